@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-sockaddr/template"
+	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-sd/shoal/catalog"
+)
+
+// Config is everything an agent needs. Start from DefaultConfig (or
+// DevConfig) and change what you need; Validate reports the first bad field.
+type Config struct {
+	// NodeName names this agent in the cluster; unique, DNS-safe.
+	// Default: the first label of the host name.
+	NodeName string
+	// Datacenter is the one datacenter this cluster forms. Queries for any
+	// other are refused. Default "dc1".
+	Datacenter string
+	// BindAddr is the IP (or go-sockaddr template, such as
+	// `{{ GetPrivateIP }}`) gossip listens on. Default "0.0.0.0".
+	BindAddr string
+	// AdvertiseAddr is the IP (or template) other agents reach this one at.
+	// Empty: the bind address, or the first private IP if bound to all.
+	AdvertiseAddr string
+	// Port is the gossip port, TCP and UDP. Default 7946; 0 picks a free one.
+	Port int
+	// HTTPAddr is where the local HTTP API listens. Default 127.0.0.1:8500.
+	HTTPAddr string
+	// Join lists agents to join at start; the start fails if none answers.
+	Join []string
+	// RetryJoin lists agents to keep trying, with backoff, until joined.
+	RetryJoin []string
+	// RetryInterval is the longest wait between retry-join attempts; the
+	// wait starts at one second and doubles up to it. Default 30s.
+	RetryInterval time.Duration
+	// RetryMax gives up retry-join after this many attempts; 0 never does.
+	RetryMax int
+	// DataDir holds the agent's state across restarts. Empty: none (dev).
+	DataDir string
+	// EncryptKey is a base64 gossip key of 16, 24 or 32 bytes (see
+	// `shoal keygen`); every agent of the cluster needs the same one.
+	EncryptKey string
+	// TombstoneTTL is how long a deregistration is remembered. It must
+	// outlast every way an older copy can still arrive. Default 24h.
+	TombstoneTTL time.Duration
+	// NodeReapTTL is how long the services of a failed or departed node are
+	// kept (hidden) before they are forgotten. Default 72h.
+	NodeReapTTL time.Duration
+	// LeaveTimeout bounds the graceful leave at shutdown. Default 5s.
+	LeaveTimeout time.Duration
+	// Dev marks a development agent: loopback only, no data dir.
+	Dev bool
+
+	// Memberlist, if set, adjusts the memberlist configuration after Shoal
+	// has filled it in (tests use it for fast timers and transports).
+	Memberlist func(*memberlist.Config)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Defaults for Config.
+const (
+	DefaultDatacenter = "dc1"
+	DefaultPort       = 7946
+	DefaultHTTPAddr   = "127.0.0.1:8500"
+)
+
+// DefaultConfig returns a production configuration with every field set.
+func DefaultConfig() Config {
+	return Config{
+		NodeName:      defaultNodeName(),
+		Datacenter:    DefaultDatacenter,
+		BindAddr:      "0.0.0.0",
+		Port:          DefaultPort,
+		HTTPAddr:      DefaultHTTPAddr,
+		RetryInterval: 30 * time.Second,
+		TombstoneTTL:  24 * time.Hour,
+		NodeReapTTL:   72 * time.Hour,
+		LeaveTimeout:  5 * time.Second,
+	}
+}
+
+// DevConfig returns the configuration of a single-node development agent:
+// everything on loopback, nothing written to disk.
+func DevConfig() Config {
+	c := DefaultConfig()
+	c.Dev = true
+	c.BindAddr = "127.0.0.1"
+	return c
+}
+
+func defaultNodeName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "shoal"
+	}
+	h = strings.SplitN(h, ".", 2)[0]
+	if catalog.ValidateName("node", h) != nil {
+		return "shoal"
+	}
+	return h
+}
+
+// Validate checks the configuration and returns an error naming the first
+// bad field.
+func (c *Config) Validate() error {
+	if err := catalog.ValidateName("node", c.NodeName); err != nil {
+		return fmt.Errorf("invalid node name: %w", err)
+	}
+	if err := catalog.ValidateName("datacenter", c.Datacenter); err != nil {
+		return fmt.Errorf("invalid datacenter: %w", err)
+	}
+	if _, err := resolveIP("bind", c.BindAddr); err != nil {
+		return err
+	}
+	if c.AdvertiseAddr != "" {
+		if _, err := resolveIP("advertise", c.AdvertiseAddr); err != nil {
+			return err
+		}
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("port: %d is out of range 0-65535", c.Port)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("http-addr: %q is not host:port: %w", c.HTTPAddr, err)
+	}
+	if c.RetryInterval <= 0 {
+		return fmt.Errorf("retry-interval: must be positive, got %s", c.RetryInterval)
+	}
+	if c.RetryMax < 0 {
+		return fmt.Errorf("retry-max: must not be negative, got %d", c.RetryMax)
+	}
+	if c.EncryptKey != "" {
+		if _, err := DecodeKey(c.EncryptKey); err != nil {
+			return err
+		}
+	}
+	if c.TombstoneTTL <= 0 || c.NodeReapTTL <= 0 || c.LeaveTimeout <= 0 {
+		return fmt.Errorf("tombstone-ttl, node-reap-ttl and leave-timeout must be positive")
+	}
+	return nil
+}
+
+// DecodeKey decodes a base64 gossip encryption key and checks its length.
+func DecodeKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: key is not valid base64: %w", err)
+	}
+	switch len(k) {
+	case 16, 24, 32:
+		return k, nil
+	}
+	return nil, fmt.Errorf("encrypt: key is %d bytes; it must be 16, 24 or 32 bytes (use `shoal keygen`)", len(k))
+}
+
+// resolveIP turns an IP or a go-sockaddr template into one IP address.
+func resolveIP(field, s string) (string, error) {
+	out := s
+	if strings.Contains(s, "{{") {
+		r, err := template.Parse(s)
+		if err != nil {
+			return "", fmt.Errorf("%s: template %q: %w", field, s, err)
+		}
+		out = strings.TrimSpace(r)
+	}
+	if out == "" {
+		return "", fmt.Errorf("%s: template %q matched no address", field, s)
+	}
+	if strings.ContainsAny(out, " \t") {
+		return "", fmt.Errorf("%s: %q matched several addresses (%s); narrow it to one", field, s, out)
+	}
+	if net.ParseIP(out) == nil {
+		return "", fmt.Errorf("%s: %q is not an IP address", field, out)
+	}
+	return out, nil
+}

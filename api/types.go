@@ -1,0 +1,192 @@
+package api
+
+// AgentWeights are an instance's DNS SRV weights while passing or warning.
+type AgentWeights struct {
+	Passing int
+	Warning int
+}
+
+// AgentService is a service instance as /v1/agent/services and the
+// Service field of /v1/health/service show it.
+type AgentService struct {
+	Kind              string `json:",omitempty"`
+	ID                string
+	Service           string
+	Tags              []string
+	Meta              map[string]string
+	Port              int
+	Address           string
+	TaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
+	Weights           AgentWeights
+	EnableTagOverride bool
+	CreateIndex       uint64 `json:",omitempty"`
+	ModifyIndex       uint64 `json:",omitempty"`
+	ContentHash       string `json:",omitempty"`
+	Datacenter        string `json:",omitempty"`
+}
+
+// ServiceAddress is one of an instance's tagged addresses.
+type ServiceAddress struct {
+	Address string
+	Port    int
+}
+
+// AgentServiceCheck is a check definition inside a registration. Shoal
+// accepts it for compatibility; checks run once health checking exists.
+type AgentServiceCheck struct {
+	CheckID                        string              `json:",omitempty"`
+	Name                           string              `json:",omitempty"`
+	Args                           []string            `json:"ScriptArgs,omitempty"`
+	Interval                       string              `json:",omitempty"`
+	Timeout                        string              `json:",omitempty"`
+	TTL                            string              `json:",omitempty"`
+	HTTP                           string              `json:",omitempty"`
+	Header                         map[string][]string `json:",omitempty"`
+	Method                         string              `json:",omitempty"`
+	Body                           string              `json:",omitempty"`
+	TCP                            string              `json:",omitempty"`
+	GRPC                           string              `json:",omitempty"`
+	Status                         string              `json:",omitempty"`
+	Notes                          string              `json:",omitempty"`
+	TLSSkipVerify                  bool                `json:",omitempty"`
+	DeregisterCriticalServiceAfter string              `json:",omitempty"`
+	SuccessBeforePassing           int                 `json:",omitempty"`
+	FailuresBeforeCritical         int                 `json:",omitempty"`
+}
+
+// AgentServiceRegistration is the body of PUT /v1/agent/service/register.
+type AgentServiceRegistration struct {
+	Kind              string                    `json:",omitempty"`
+	ID                string                    `json:",omitempty"`
+	Name              string                    `json:",omitempty"`
+	Tags              []string                  `json:",omitempty"`
+	Port              int                       `json:",omitempty"`
+	Address           string                    `json:",omitempty"`
+	TaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
+	EnableTagOverride bool                      `json:",omitempty"`
+	Meta              map[string]string         `json:",omitempty"`
+	Weights           *AgentWeights             `json:",omitempty"`
+	Check             *AgentServiceCheck        `json:",omitempty"`
+	Checks            []*AgentServiceCheck      `json:",omitempty"`
+}
+
+// AgentMember is a gossip member as /v1/agent/members shows it. Status
+// uses Serf's numbers: see the Member* constants.
+type AgentMember struct {
+	Name        string
+	Addr        string
+	Port        uint16
+	Tags        map[string]string
+	Status      int
+	ProtocolMin uint8
+	ProtocolMax uint8
+	ProtocolCur uint8
+	DelegateMin uint8
+	DelegateMax uint8
+	DelegateCur uint8
+}
+
+// Member statuses, as Consul (and Serf) number them.
+const (
+	MemberNone    = 0
+	MemberAlive   = 1
+	MemberLeaving = 2
+	MemberLeft    = 3
+	MemberFailed  = 4
+)
+
+// MemberStatusString names a member status the way `consul members` does.
+func MemberStatusString(s int) string {
+	switch s {
+	case MemberAlive:
+		return "alive"
+	case MemberLeaving:
+		return "leaving"
+	case MemberLeft:
+		return "left"
+	case MemberFailed:
+		return "failed"
+	}
+	return "none"
+}
+
+// Node is a node of the catalog.
+type Node struct {
+	ID              string
+	Node            string
+	Address         string
+	Datacenter      string
+	TaggedAddresses map[string]string
+	Meta            map[string]string
+	CreateIndex     uint64
+	ModifyIndex     uint64
+}
+
+// CatalogService is one instance as /v1/catalog/service/:name shows it.
+type CatalogService struct {
+	ID                       string
+	Node                     string
+	Address                  string
+	Datacenter               string
+	TaggedAddresses          map[string]string
+	NodeMeta                 map[string]string
+	ServiceID                string
+	ServiceName              string
+	ServiceAddress           string
+	ServiceTaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
+	ServiceTags              []string
+	ServiceMeta              map[string]string
+	ServicePort              int
+	ServiceWeights           AgentWeights
+	ServiceEnableTagOverride bool
+	CreateIndex              uint64
+	ModifyIndex              uint64
+}
+
+// HealthCheck is one check's state.
+type HealthCheck struct {
+	Node        string
+	CheckID     string
+	Name        string
+	Status      string
+	Notes       string
+	Output      string
+	ServiceID   string
+	ServiceName string
+	ServiceTags []string
+	Type        string
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+// Health check states.
+const (
+	HealthPassing  = "passing"
+	HealthWarning  = "warning"
+	HealthCritical = "critical"
+)
+
+// ServiceEntry is one instance as /v1/health/service/:name shows it.
+type ServiceEntry struct {
+	Node    *Node
+	Service *AgentService
+	Checks  []*HealthCheck
+}
+
+// SelfConfig is the Config section of /v1/agent/self.
+type SelfConfig struct {
+	Datacenter        string
+	PrimaryDatacenter string
+	NodeName          string
+	NodeID            string
+	Revision          string
+	Server            bool
+	Version           string
+}
+
+// Self is the body of /v1/agent/self.
+type Self struct {
+	Config SelfConfig
+	Member AgentMember
+	Meta   map[string]string
+}

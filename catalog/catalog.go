@@ -1,0 +1,472 @@
+package catalog
+
+import (
+	"sort"
+	"time"
+)
+
+// Version orders the writes of one origin: Epoch changes at every start of
+// the origin agent, Counter counts its changes within that epoch. A later
+// epoch beats any counter of an earlier one.
+type Version struct {
+	Epoch   uint64
+	Counter uint64
+}
+
+// Less reports whether v comes before w.
+func (v Version) Less(w Version) bool {
+	if v.Epoch != w.Epoch {
+		return v.Epoch < w.Epoch
+	}
+	return v.Counter < w.Counter
+}
+
+// Entry is one versioned write of an origin: a service instance, or a
+// tombstone (Deleted) recording that the instance with Service.ID is gone.
+type Entry struct {
+	Origin  string
+	Version Version
+	Deleted bool
+	Service Service // a tombstone carries only ID and Name
+}
+
+// OriginState is what a snapshot says of one origin: the epoch it is in and
+// the highest counter the sender has seen in that epoch.
+type OriginState struct {
+	Name    string
+	Epoch   uint64
+	Counter uint64
+}
+
+// Snapshot is a full copy of a catalog's entries, tombstones included, as
+// sent on push/pull. From names the sending node: its own section is
+// complete, so entries of it that the receiver holds and the snapshot lacks
+// are gone (their tombstones were reaped).
+type Snapshot struct {
+	From    string
+	Origins []OriginState
+	Entries []Entry
+}
+
+// Changes is what a merge did.
+type Changes struct {
+	// Accepted are remote entries that were newer than what the catalog
+	// held and are now stored; the gossip layer re-broadcasts them.
+	Accepted []Entry
+	// Local are this agent's own entries, re-stamped because the cluster
+	// knew this node name under a later epoch; they must be broadcast.
+	Local []Entry
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool { return len(c.Accepted) == 0 && len(c.Local) == 0 }
+
+type key struct{ origin, id string }
+
+type record struct {
+	Entry
+	createIndex uint64
+	modifyIndex uint64
+	changed     time.Time // local time of the last change; tombstones age from it
+}
+
+type origin struct {
+	epoch   uint64
+	counter uint64 // highest counter seen in epoch; never decreases
+	entries map[string]*record
+}
+
+// Catalog holds every origin's entries and the liveness of every node.
+type Catalog struct {
+	local   string
+	origins map[string]*origin
+	nodes   map[string]*Node
+	byName  map[string]map[key]*record // live entries by service name
+	index   uint64
+	names   map[string]uint64 // service name → index of its last visible change
+}
+
+// New returns an empty catalog for the agent named local, started in the
+// given epoch (any value larger than the epochs of its previous runs; the
+// agent uses its start time in nanoseconds).
+func New(local string, epoch uint64) *Catalog {
+	c := &Catalog{
+		local:   local,
+		origins: make(map[string]*origin),
+		nodes:   make(map[string]*Node),
+		byName:  make(map[string]map[key]*record),
+		names:   make(map[string]uint64),
+		index:   1,
+	}
+	c.origins[local] = &origin{epoch: epoch, entries: make(map[string]*record)}
+	return c
+}
+
+// LocalName is the node name of this agent.
+func (c *Catalog) LocalName() string { return c.local }
+
+// LocalEpoch is the epoch this agent writes its entries in. It grows when
+// the cluster turns out to know this name under a later epoch.
+func (c *Catalog) LocalEpoch() uint64 { return c.origins[c.local].epoch }
+
+// Index is the catalog's change index: it grows with every change that a
+// reader can see, and never goes back.
+func (c *Catalog) Index() uint64 { return c.index }
+
+// ServiceIndex is the index of the last change visible in the named
+// service's instances (or the catalog index for a name never seen, which is
+// never smaller).
+func (c *Catalog) ServiceIndex(name string) uint64 {
+	if i, ok := c.names[name]; ok {
+		return i
+	}
+	return c.index
+}
+
+func (c *Catalog) getOrigin(name string) *origin {
+	o := c.origins[name]
+	if o == nil {
+		o = &origin{entries: make(map[string]*record)}
+		c.origins[name] = o
+	}
+	return o
+}
+
+// bump advances the index for a change that touches the given services.
+func (c *Catalog) bump(names ...string) {
+	c.index++
+	for _, n := range names {
+		c.names[n] = c.index
+	}
+}
+
+// visible reports whether the named node's services are served: the local
+// node always, others while memberlist holds them alive or suspect.
+func (c *Catalog) visible(node string) bool {
+	if node == c.local {
+		return true
+	}
+	n := c.nodes[node]
+	return n != nil && (n.Status == StatusAlive || n.Status == StatusSuspect)
+}
+
+// store puts r in place of whatever the origin held under its ID.
+func (c *Catalog) store(o *origin, e Entry, now time.Time) *record {
+	k := key{e.Origin, e.Service.ID}
+	old := o.entries[e.Service.ID]
+	r := &record{Entry: e, changed: now}
+	var touched []string
+	if old != nil {
+		r.createIndex = old.createIndex
+		if !old.Deleted {
+			delete(c.byName[old.Service.Name], k)
+			if len(c.byName[old.Service.Name]) == 0 {
+				delete(c.byName, old.Service.Name)
+			}
+			touched = append(touched, old.Service.Name)
+		}
+	}
+	if !e.Deleted {
+		m := c.byName[e.Service.Name]
+		if m == nil {
+			m = make(map[key]*record)
+			c.byName[e.Service.Name] = m
+		}
+		m[k] = r
+		touched = append(touched, e.Service.Name)
+	}
+	if e.Version.Counter > o.counter {
+		o.counter = e.Version.Counter
+	}
+	if !c.visible(e.Origin) {
+		touched = nil // hidden: readers see no change
+	}
+	c.bump(touched...)
+	if old == nil || old.Deleted {
+		r.createIndex = c.index
+	}
+	r.modifyIndex = c.index
+	o.entries[e.Service.ID] = r
+	return r
+}
+
+// remove drops a record without leaving a tombstone (epoch change, reaping).
+func (c *Catalog) remove(o *origin, r *record) (visibleChange bool) {
+	delete(o.entries, r.Service.ID)
+	if r.Deleted {
+		return false
+	}
+	k := key{r.Origin, r.Service.ID}
+	delete(c.byName[r.Service.Name], k)
+	if len(c.byName[r.Service.Name]) == 0 {
+		delete(c.byName, r.Service.Name)
+	}
+	return c.visible(r.Origin)
+}
+
+// advanceEpoch moves a remote origin to a later epoch: everything it wrote
+// before is from a previous run and is dropped.
+func (c *Catalog) advanceEpoch(name string, o *origin, epoch uint64) {
+	if epoch <= o.epoch {
+		return
+	}
+	var touched []string
+	for _, r := range o.entries {
+		if c.remove(o, r) {
+			touched = append(touched, r.Service.Name)
+		}
+	}
+	o.epoch, o.counter = epoch, 0
+	if len(touched) > 0 {
+		c.bump(touched...)
+	}
+}
+
+// Put registers or replaces one of this agent's own services and returns
+// the entry to gossip. An identical re-registration changes nothing and
+// returns the stored entry with changed false.
+func (c *Catalog) Put(s Service, now time.Time) (e Entry, changed bool, err error) {
+	s = s.Normalize()
+	if err := s.Validate(); err != nil {
+		return Entry{}, false, err
+	}
+	o := c.origins[c.local]
+	if r := o.entries[s.ID]; r != nil && !r.Deleted && equalService(r.Service, s) {
+		return r.Entry, false, nil
+	}
+	e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Service: s}
+	c.store(o, e, now)
+	return e, true, nil
+}
+
+// Delete deregisters one of this agent's own services, leaving a tombstone,
+// and returns the tombstone to gossip. ok is false if no such service is
+// registered.
+func (c *Catalog) Delete(id string, now time.Time) (e Entry, ok bool) {
+	o := c.origins[c.local]
+	r := o.entries[id]
+	if r == nil || r.Deleted {
+		return Entry{}, false
+	}
+	e = Entry{
+		Origin:  c.local,
+		Version: Version{o.epoch, o.counter + 1},
+		Deleted: true,
+		Service: Service{ID: id, Name: r.Service.Name},
+	}
+	c.store(o, e, now)
+	return e, true
+}
+
+// Apply merges one entry received from another agent.
+func (c *Catalog) Apply(e Entry, now time.Time) Changes {
+	var ch Changes
+	c.apply(e, now, &ch)
+	return ch
+}
+
+func (c *Catalog) apply(e Entry, now time.Time, ch *Changes) {
+	if e.Origin == c.local {
+		c.takeOver(e.Version.Epoch, now, ch)
+		return
+	}
+	o := c.getOrigin(e.Origin)
+	if e.Version.Epoch < o.epoch {
+		return
+	}
+	c.advanceEpoch(e.Origin, o, e.Version.Epoch)
+	if r := o.entries[e.Service.ID]; r != nil && !r.Version.Less(e.Version) {
+		return
+	}
+	e.Service = e.Service.Clone()
+	c.store(o, e, now)
+	ch.Accepted = append(ch.Accepted, e)
+}
+
+// takeOver handles news of this agent's own name from a later or equal
+// epoch: an earlier run of this node whose clock was ahead, still
+// remembered by the cluster. The agent moves past that epoch and re-stamps
+// its live services so they win everywhere.
+func (c *Catalog) takeOver(epoch uint64, now time.Time, ch *Changes) {
+	o := c.origins[c.local]
+	if epoch < o.epoch {
+		return
+	}
+	o.epoch, o.counter = epoch+1, 0
+	ids := make([]string, 0, len(o.entries))
+	for id := range o.entries {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r := o.entries[id]
+		if r.Deleted {
+			delete(o.entries, id)
+			continue
+		}
+		o.counter++
+		e := Entry{Origin: c.local, Version: Version{o.epoch, o.counter}, Service: r.Service}
+		c.store(o, e, now)
+		ch.Local = append(ch.Local, e)
+	}
+}
+
+// Merge folds in a snapshot from another agent (push/pull).
+func (c *Catalog) Merge(s Snapshot, now time.Time) Changes {
+	var ch Changes
+	for _, os := range s.Origins {
+		if os.Name == c.local {
+			c.takeOver(os.Epoch, now, &ch)
+			continue
+		}
+		c.advanceEpoch(os.Name, c.getOrigin(os.Name), os.Epoch)
+	}
+	for _, e := range s.Entries {
+		c.apply(e, now, &ch)
+	}
+	c.sweep(s, now, &ch)
+	return ch
+}
+
+// sweep applies the sender's authority over its own entries: any entry of
+// the sender's current epoch that the receiver holds as live, at or below
+// the sender's counter, and that the sender no longer lists, was deleted
+// and its tombstone reaped. Without this an old copy could outlive its
+// tombstone on a node that was away longer than the tombstone TTL.
+func (c *Catalog) sweep(s Snapshot, now time.Time, ch *Changes) {
+	if s.From == "" || s.From == c.local {
+		return
+	}
+	var st *OriginState
+	for i := range s.Origins {
+		if s.Origins[i].Name == s.From {
+			st = &s.Origins[i]
+		}
+	}
+	o := c.origins[s.From]
+	if st == nil || o == nil || o.epoch != st.Epoch {
+		return
+	}
+	listed := make(map[string]bool)
+	for _, e := range s.Entries {
+		if e.Origin == s.From {
+			listed[e.Service.ID] = true
+		}
+	}
+	ids := make([]string, 0)
+	for id, r := range o.entries {
+		if !r.Deleted && !listed[id] && r.Version.Counter <= st.Counter {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r := o.entries[id]
+		e := Entry{
+			Origin:  s.From,
+			Version: Version{st.Epoch, st.Counter},
+			Deleted: true,
+			Service: Service{ID: id, Name: r.Service.Name},
+		}
+		if r.Version.Counter == st.Counter {
+			// Cannot happen for an honest sender (its counter names the
+			// write it lists); keep the live copy rather than tie.
+			continue
+		}
+		c.store(o, e, now)
+		ch.Accepted = append(ch.Accepted, e)
+	}
+}
+
+// Snapshot copies every entry, tombstones included, and the state of every
+// origin, in a deterministic order.
+func (c *Catalog) Snapshot() Snapshot {
+	s := Snapshot{From: c.local}
+	names := make([]string, 0, len(c.origins))
+	for n := range c.origins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		o := c.origins[n]
+		s.Origins = append(s.Origins, OriginState{Name: n, Epoch: o.epoch, Counter: o.counter})
+		s.Entries = append(s.Entries, sortedEntries(o)...)
+	}
+	return s
+}
+
+// OriginSnapshot is a snapshot of this agent's own entries only.
+func (c *Catalog) LocalEntries() []Entry {
+	return sortedEntries(c.origins[c.local])
+}
+
+func sortedEntries(o *origin) []Entry {
+	ids := make([]string, 0, len(o.entries))
+	for id := range o.entries {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]Entry, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, o.entries[id].Entry)
+	}
+	return out
+}
+
+// Reap forgets tombstones older than tombstoneTTL and everything of nodes
+// that have been dead, left or unknown for longer than nodeTTL. It changes
+// nothing a reader sees and returns how many entries it dropped.
+func (c *Catalog) Reap(now time.Time, tombstoneTTL, nodeTTL time.Duration) int {
+	dropped := 0
+	for name, o := range c.origins {
+		if name != c.local {
+			n := c.nodes[name]
+			gone := n == nil || n.Status == StatusDead || n.Status == StatusLeft
+			if gone && (n == nil || now.Sub(n.StatusSince) > nodeTTL) && c.allOlder(o, now, nodeTTL) {
+				for _, r := range o.entries {
+					c.remove(o, r)
+					dropped++
+				}
+				delete(c.origins, name)
+				if n != nil {
+					delete(c.nodes, name)
+				}
+				continue
+			}
+		}
+		for _, r := range o.entries {
+			if r.Deleted && now.Sub(r.changed) > tombstoneTTL {
+				c.remove(o, r)
+				dropped++
+			}
+		}
+	}
+	return dropped
+}
+
+func (c *Catalog) allOlder(o *origin, now time.Time, d time.Duration) bool {
+	for _, r := range o.entries {
+		if now.Sub(r.changed) <= d {
+			return false
+		}
+	}
+	return true
+}
+
+func equalService(a, b Service) bool {
+	if a.ID != b.ID || a.Name != b.Name || a.Address != b.Address || a.Port != b.Port ||
+		a.Weights != b.Weights || len(a.Tags) != len(b.Tags) || len(a.Meta) != len(b.Meta) {
+		return false
+	}
+	for i := range a.Tags {
+		if a.Tags[i] != b.Tags[i] {
+			return false
+		}
+	}
+	for k, v := range a.Meta {
+		if w, ok := b.Meta[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

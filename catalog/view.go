@@ -1,0 +1,220 @@
+package catalog
+
+import (
+	"sort"
+	"time"
+)
+
+// NodeStatus is memberlist's verdict on a node.
+type NodeStatus uint8
+
+// Node states, as memberlist reports them.
+const (
+	StatusUnknown NodeStatus = iota
+	StatusAlive
+	StatusSuspect
+	StatusDead
+	StatusLeft
+)
+
+func (s NodeStatus) String() string {
+	switch s {
+	case StatusAlive:
+		return "alive"
+	case StatusSuspect:
+		return "suspect"
+	case StatusDead:
+		return "failed"
+	case StatusLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// Node is a member of the cluster as the catalog knows it.
+type Node struct {
+	Name        string
+	Address     string // advertised gossip IP
+	Port        int    // gossip port
+	Status      NodeStatus
+	Epoch       uint64            // from the node's metadata
+	Meta        map[string]string // node metadata (datacenter, ...)
+	StatusSince time.Time         // local time of the last status change
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+// Serving reports whether the node's services are served.
+func (n Node) Serving() bool { return n.Status == StatusAlive || n.Status == StatusSuspect }
+
+// SetNode records what memberlist says of a node: its address, status and
+// the epoch in its metadata. A later epoch drops everything the node wrote
+// in earlier runs, so a node that comes back shows only what it announces
+// now. The change index moves when the node's visibility changes.
+func (c *Catalog) SetNode(n Node, now time.Time) {
+	old := c.nodes[n.Name]
+	wasVisible := c.visible(n.Name)
+	if n.Name != c.local {
+		o := c.getOrigin(n.Name)
+		if n.Epoch > 0 && n.Epoch >= o.epoch {
+			c.advanceEpoch(n.Name, o, n.Epoch)
+		}
+	}
+	nn := n
+	if old != nil {
+		nn.CreateIndex = old.CreateIndex
+		nn.StatusSince = old.StatusSince
+		if old.Status != n.Status {
+			nn.StatusSince = now
+		}
+		if old.Name == n.Name && old.Address == n.Address && old.Port == n.Port &&
+			old.Status == n.Status && old.Epoch == n.Epoch && equalMeta(old.Meta, n.Meta) {
+			return
+		}
+	} else {
+		nn.StatusSince = now
+	}
+	c.nodes[n.Name] = &nn
+	var touched []string
+	if wasVisible != c.visible(n.Name) {
+		for _, r := range c.origins[n.Name].entries {
+			if !r.Deleted {
+				touched = append(touched, r.Service.Name)
+			}
+		}
+	}
+	c.bump(touched...)
+	if old == nil {
+		nn.CreateIndex = c.index
+	}
+	nn.ModifyIndex = c.index
+}
+
+// Nodes lists every known node, sorted by name.
+func (c *Catalog) Nodes() []Node {
+	out := make([]Node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		out = append(out, *n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Node returns the named node.
+func (c *Catalog) Node(name string) (Node, bool) {
+	n := c.nodes[name]
+	if n == nil {
+		return Node{}, false
+	}
+	return *n, true
+}
+
+// Instance is a live service instance on a serving node.
+type Instance struct {
+	Node        Node
+	Service     Service // shared with the catalog: read only
+	Version     Version
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+// Instances lists the served instances of the named service, sorted by
+// node name, then service ID. Their Service values share tags and meta
+// with the catalog and must not be modified.
+func (c *Catalog) Instances(name string) []Instance {
+	m := c.byName[name]
+	out := make([]Instance, 0, len(m))
+	for k, r := range m {
+		if !c.visible(k.origin) {
+			continue
+		}
+		out = append(out, Instance{
+			Node:        c.nodeOf(k.origin),
+			Service:     r.Service,
+			Version:     r.Version,
+			CreateIndex: r.createIndex,
+			ModifyIndex: r.modifyIndex,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Node.Name != out[j].Node.Name {
+			return out[i].Node.Name < out[j].Node.Name
+		}
+		return out[i].Service.ID < out[j].Service.ID
+	})
+	return out
+}
+
+func (c *Catalog) nodeOf(name string) Node {
+	if n := c.nodes[name]; n != nil {
+		return *n
+	}
+	return Node{Name: name, Status: StatusAlive}
+}
+
+// Services maps every served service name to the union of its instances'
+// tags, each list sorted.
+func (c *Catalog) Services() map[string][]string {
+	out := make(map[string][]string, len(c.byName))
+	for name, m := range c.byName {
+		seen := map[string]bool{}
+		served := false
+		for k, r := range m {
+			if !c.visible(k.origin) {
+				continue
+			}
+			served = true
+			for _, t := range r.Service.Tags {
+				seen[t] = true
+			}
+		}
+		if !served {
+			continue
+		}
+		tags := make([]string, 0, len(seen))
+		for t := range seen {
+			tags = append(tags, t)
+		}
+		sort.Strings(tags)
+		out[name] = tags
+	}
+	return out
+}
+
+// LocalServices lists this agent's own live services, sorted by ID.
+func (c *Catalog) LocalServices() []Service {
+	var out []Service
+	for _, e := range sortedEntries(c.origins[c.local]) {
+		if !e.Deleted {
+			out = append(out, e.Service)
+		}
+	}
+	return out
+}
+
+// LocalService returns one of this agent's own live services.
+func (c *Catalog) LocalService(id string) (Service, bool) {
+	r := c.origins[c.local].entries[id]
+	if r == nil || r.Deleted {
+		return Service{}, false
+	}
+	return r.Service, true
+}
+
+// Entries lists every stored entry, tombstones included, sorted by origin
+// and ID. It is the catalog's whole merge state, for tests and debugging.
+func (c *Catalog) Entries() []Entry {
+	return c.Snapshot().Entries
+}
+
+func equalMeta(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
