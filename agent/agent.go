@@ -7,36 +7,313 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/gossip"
+	"github.com/shoal-sd/shoal/localapi"
 )
 
 // Version is Shoal's version.
 const Version = "0.1.0"
 
-// Agent is one Shoal agent.
+// Agent is one Shoal agent. It implements localapi.Backend.
 type Agent struct {
-	cfg   Config
-	log   *slog.Logger
-	ready chan struct{}
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	bindIP    string
+	advertise string
+
+	mu      sync.RWMutex // guards cat and changed
+	cat     *catalog.Catalog
+	changed chan struct{}
+
+	// Set by Run before ready is closed; read-only afterwards.
+	g        *gossip.Gossip
+	httpAddr string
+	ready    chan struct{}
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed when the agent has left and must shut down
+	leaveMu  sync.Mutex
+	left     bool
 }
 
-// New validates cfg and builds an agent. It binds nothing.
+var _ localapi.Backend = (*Agent)(nil)
+
+// New validates cfg and builds an agent. It binds nothing and starts
+// nothing.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: log, ready: make(chan struct{})}, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	bindIP, err := resolveIP("bind", cfg.BindAddr)
+	if err != nil {
+		return nil, err
+	}
+	var adv string
+	if cfg.AdvertiseAddr != "" {
+		if adv, err = resolveIP("advertise", cfg.AdvertiseAddr); err != nil {
+			return nil, err
+		}
+	}
+	return &Agent{
+		cfg:       cfg,
+		log:       log.With("node", cfg.NodeName),
+		now:       now,
+		bindIP:    bindIP,
+		advertise: adv,
+		// Every start is a new epoch: a restarted agent's entries beat
+		// what the cluster remembers of its previous run (the catalog
+		// also moves past any later epoch it finds, should the clock
+		// have gone back).
+		cat:     catalog.New(cfg.NodeName, uint64(now().UnixNano())),
+		changed: make(chan struct{}),
+		ready:   make(chan struct{}),
+		stop:    make(chan struct{}),
+	}, nil
 }
-
-// Run starts the agent and blocks until ctx ends or the agent is told to
-// leave; it then leaves the cluster gracefully and shuts down.
-func (a *Agent) Run(ctx context.Context) error { return errors.New("not implemented yet") }
 
 // Ready is closed once the agent listens and has joined its Join peers.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // HTTPAddr is the address the HTTP API listens on (valid after Ready).
-func (a *Agent) HTTPAddr() string { return "" }
+func (a *Agent) HTTPAddr() string { return a.httpAddr }
 
 // GossipAddr is the advertised gossip address, host:port (after Ready).
-func (a *Agent) GossipAddr() string { return "" }
+func (a *Agent) GossipAddr() string {
+	n := a.g.Memberlist().LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Gossip exposes the gossip layer (after Ready), for stats and tests.
+func (a *Agent) Gossip() *gossip.Gossip { return a.g }
+
+// Run starts the agent and blocks until ctx ends or the agent is told to
+// leave (Leave, or PUT /v1/agent/leave); it then leaves the cluster
+// gracefully and shuts down, stopping every goroutine it started.
+func (a *Agent) Run(ctx context.Context) error {
+	g, err := gossip.Create(gossip.Config{
+		Memberlist: a.memberlistConfig(),
+		Store:      store{a},
+		Datacenter: a.cfg.Datacenter,
+		Version:    Version,
+		Logger:     a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.g = g
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		_ = g.Shutdown()
+		return fmt.Errorf("http-addr: listen on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	a.httpAddr = ln.Addr().String()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := &http.Server{
+		Handler:           localapi.New(localapi.Config{Backend: a, Logger: a.log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Blocking queries end when the agent stops.
+		BaseContext: func(net.Listener) context.Context { return runCtx },
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	shutdown := func() {
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		if err := g.Shutdown(); err != nil {
+			a.log.Warn("gossip shutdown", "err", err)
+		}
+		wg.Wait()
+	}
+
+	if len(a.cfg.Join) > 0 {
+		n, err := g.Join(a.cfg.Join)
+		if err != nil {
+			shutdown()
+			return fmt.Errorf("join: %w", err)
+		}
+		a.log.Info("joined", "contacted", n)
+	}
+	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.cfg.EncryptKey != "")
+	if len(a.cfg.RetryJoin) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.retryJoin(runCtx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.maintain(runCtx) }()
+	close(a.ready)
+
+	select {
+	case <-ctx.Done():
+		if err := a.leave(); err != nil {
+			a.log.Warn("graceful leave", "err", err)
+		}
+	case <-a.stop:
+	}
+	shutdown()
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// memberlistConfig builds memberlist's configuration from ours.
+func (a *Agent) memberlistConfig() *memberlist.Config {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = a.cfg.NodeName
+	mc.BindAddr = a.bindIP
+	mc.BindPort = a.cfg.Port
+	mc.AdvertisePort = a.cfg.Port
+	if a.advertise != "" {
+		mc.AdvertiseAddr = a.advertise
+	}
+	if a.cfg.EncryptKey != "" {
+		key, _ := DecodeKey(a.cfg.EncryptKey) // Validate checked it
+		kr, err := memberlist.NewKeyring(nil, key)
+		if err == nil {
+			mc.Keyring = kr
+		}
+	}
+	mc.Logger = newMemberlistLogger(a.log)
+	if a.cfg.Memberlist != nil {
+		a.cfg.Memberlist(mc)
+	}
+	return mc
+}
+
+// retryJoin tries the RetryJoin peers with exponential backoff until one
+// answers, RetryMax attempts fail, or ctx ends.
+func (a *Agent) retryJoin(ctx context.Context) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		n, err := a.g.Join(a.cfg.RetryJoin)
+		if err == nil {
+			a.log.Info("retry-join succeeded", "contacted", n, "attempt", attempt)
+			return
+		}
+		if errors.Is(err, gossip.ErrNameConflict) || (a.cfg.RetryMax > 0 && attempt >= a.cfg.RetryMax) {
+			a.log.Error("retry-join gave up", "attempts", attempt, "err", err)
+			return
+		}
+		a.log.Warn("retry-join failed; will retry", "attempt", attempt, "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, a.cfg.RetryInterval)
+	}
+}
+
+// maintain reaps old tombstones and departed nodes, and re-announces this
+// node's metadata when its epoch changed.
+func (a *Agent) maintain(ctx context.Context) {
+	every := min(a.cfg.TombstoneTTL/4, time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.mu.Lock()
+			n := a.cat.Reap(a.now(), a.cfg.TombstoneTTL, a.cfg.NodeReapTTL)
+			a.mu.Unlock()
+			if n > 0 {
+				a.log.Debug("reaped", "entries", n)
+			}
+		case <-a.g.MetaChanged():
+			if err := a.g.UpdateMeta(5 * time.Second); err != nil {
+				a.log.Warn("re-announcing node metadata", "err", err)
+			}
+		}
+	}
+}
+
+// leave broadcasts a graceful departure once.
+func (a *Agent) leave() error {
+	a.leaveMu.Lock()
+	defer a.leaveMu.Unlock()
+	if a.left {
+		return nil
+	}
+	a.left = true
+	a.log.Info("leaving the cluster")
+	return a.g.Leave(a.cfg.LeaveTimeout)
+}
+
+// notifyLocked wakes blocking queries; the caller holds a.mu for writing.
+func (a *Agent) notifyLocked() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// write runs fn under the write lock and wakes readers if the catalog's
+// index moved.
+func (a *Agent) write(fn func(c *catalog.Catalog)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	before := a.cat.Index()
+	fn(a.cat)
+	if a.cat.Index() != before {
+		a.notifyLocked()
+	}
+}
+
+// store is the gossip layer's handle on the catalog.
+type store struct{ a *Agent }
+
+func (s store) Apply(e catalog.Entry) (ch catalog.Changes) {
+	s.a.write(func(c *catalog.Catalog) { ch = c.Apply(e, s.a.now()) })
+	return ch
+}
+
+func (s store) Merge(snap catalog.Snapshot) (ch catalog.Changes) {
+	s.a.write(func(c *catalog.Catalog) { ch = c.Merge(snap, s.a.now()) })
+	return ch
+}
+
+func (s store) Snapshot() catalog.Snapshot {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Snapshot()
+}
+
+func (s store) SetNode(n catalog.Node) {
+	s.a.write(func(c *catalog.Catalog) { c.SetNode(n, s.a.now()) })
+}
+
+func (s store) Epoch() uint64 {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.LocalEpoch()
+}

@@ -1,0 +1,223 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/shoal-sd/shoal/agent"
+	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/gossip"
+	"github.com/shoal-sd/shoal/internal/testutil"
+)
+
+const converge = 20 * time.Second
+
+func web(id string, port int, tags ...string) catalog.Service {
+	return catalog.Service{ID: id, Name: "web", Port: port, Tags: tags, Meta: map[string]string{"version": "1"}}
+}
+
+// seenBy waits until every running node serves exactly the given IDs of
+// service "web" (as origin/id pairs).
+func seenBy(t *testing.T, c *testutil.Cluster, want ...string) {
+	t.Helper()
+	if want == nil {
+		want = []string{}
+	}
+	testutil.WaitFor(t, converge, func() error {
+		for _, n := range c.Nodes() {
+			got := []string{}
+			for _, in := range n.Instances("web") {
+				got = append(got, in.Node.Name+"/"+in.Service.ID)
+			}
+			if !reflect.DeepEqual(got, want) {
+				return fmt.Errorf("%s serves %v, want %v", n.Name, got, want)
+			}
+		}
+		return nil
+	})
+}
+
+func status(n *testutil.Node, node string) catalog.NodeStatus {
+	var st catalog.NodeStatus
+	n.Agent.Read(func(c *catalog.Catalog) {
+		if nd, ok := c.Node(node); ok {
+			st = nd.Status
+		}
+	})
+	return st
+}
+
+func TestRegistrationAndDeregistrationReachEveryAgent(t *testing.T) {
+	c := testutil.NewCluster(t, 5)
+	n2 := c.Node("node-2")
+	if err := n2.Agent.RegisterService(web("web-1", 8080, "v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node("node-4").Agent.RegisterService(web("web-2", 8081)); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-2/web-1", "node-4/web-2")
+	got := c.Node("node-0").Instances("web")[0]
+	if got.Service.Port != 8080 || got.Service.Tags[0] != "v1" || got.Service.Meta["version"] != "1" || got.Node.Address != "127.0.0.1" {
+		t.Fatalf("remote copy differs: %+v", got)
+	}
+
+	// A change of an existing instance replaces it everywhere.
+	if err := n2.Agent.RegisterService(web("web-1", 9090, "v2")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, converge, func() error {
+		for _, n := range c.Nodes() {
+			for _, in := range n.Instances("web") {
+				if in.Service.ID == "web-1" && in.Service.Port != 9090 {
+					return fmt.Errorf("%s still has port %d", n.Name, in.Service.Port)
+				}
+			}
+		}
+		return nil
+	})
+
+	if err := n2.Agent.DeregisterService("web-1"); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-4/web-2")
+}
+
+func TestCrashHidesServicesOnceDeclaredDead(t *testing.T) {
+	c := testutil.NewCluster(t, 5)
+	if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-4/web-1")
+	c.Crash("node-4")
+	seenBy(t, c)
+	for _, n := range c.Nodes() {
+		if st := status(n, "node-4"); st != catalog.StatusDead {
+			t.Errorf("%s holds node-4 as %s, want failed", n.Name, st)
+		}
+	}
+}
+
+func TestGracefulLeaveHidesServicesWithoutFailureDetection(t *testing.T) {
+	c := testutil.NewCluster(t, 5)
+	if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-4/web-1")
+	c.Stop("node-4")
+	seenBy(t, c)
+	// "left", not "failed": the leave message hid the services, not the
+	// failure detector.
+	for _, n := range c.Nodes() {
+		if st := status(n, "node-4"); st != catalog.StatusLeft {
+			t.Errorf("%s holds node-4 as %s, want left", n.Name, st)
+		}
+	}
+}
+
+func TestRestartWithEmptyStateUnderTheSameName(t *testing.T) {
+	c := testutil.NewCluster(t, 5)
+	n3 := c.Node("node-3")
+	for _, id := range []string{"web-a", "web-b"} {
+		if err := n3.Agent.RegisterService(web(id, 8080)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seenBy(t, c, "node-3/web-a", "node-3/web-b")
+
+	// Crash and come back at once on the same address, before anyone has
+	// noticed: the new run registers only web-c.
+	port := n3.Port
+	c.Crash("node-3")
+	c.Net.Restore(n3.Gossip)
+	n3 = c.Start("node-3", port)
+	if err := n3.Agent.RegisterService(web("web-c", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n3.Agent.Join(context.Background(), c.Addrs("node-0")); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-3/web-c")
+}
+
+func TestPartitionHealsToOneCatalog(t *testing.T) {
+	c := testutil.NewCluster(t, 6)
+	left, right := []string{"node-0", "node-1", "node-2"}, []string{"node-3", "node-4", "node-5"}
+	if err := c.Node("node-0").Agent.RegisterService(web("old", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-0/old")
+
+	c.Net.Cut(c.Addrs(left...), c.Addrs(right...))
+	// Each side sees the other fail.
+	testutil.WaitFor(t, converge, func() error {
+		for _, n := range c.Nodes() {
+			if got := n.Alive(); got != 3 {
+				return fmt.Errorf("%s sees %d alive, want 3", n.Name, got)
+			}
+		}
+		return nil
+	})
+	// Both sides change the catalog while apart.
+	if err := c.Node("node-0").Agent.DeregisterService("old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node("node-1").Agent.RegisterService(web("left-new", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node("node-4").Agent.RegisterService(web("right-new", 8080)); err != nil {
+		t.Fatal(err)
+	}
+
+	c.Net.Heal()
+	c.WaitMembers(converge, 6)
+	seenBy(t, c, "node-1/left-new", "node-4/right-new")
+	testutil.WaitFor(t, converge, func() error {
+		var first []catalog.Entry
+		for i, n := range c.Nodes() {
+			var es []catalog.Entry
+			n.Agent.Read(func(cat *catalog.Catalog) { es = cat.Entries() })
+			if i == 0 {
+				first = es
+			} else if !reflect.DeepEqual(es, first) {
+				return fmt.Errorf("%s holds a different catalog than node-0", n.Name)
+			}
+		}
+		return nil
+	})
+}
+
+func TestNodeNameConflictIsAClearError(t *testing.T) {
+	c := testutil.NewCluster(t, 2)
+	twin := testutil.NewEmptyCluster(t)
+	twin.Net = c.Net
+	n := twin.Start("node-1", 0)
+	_, err := n.Agent.Join(context.Background(), c.Addrs("node-0"))
+	if !errors.Is(err, gossip.ErrNameConflict) {
+		t.Fatalf("join with a taken name: got %v, want ErrNameConflict", err)
+	}
+}
+
+func TestEncryptedClusterRefusesOtherKeys(t *testing.T) {
+	key := "yX3pB4QJ2qzHn0yCfqBUhZgPp5nOo2rJ4N0dI1GmV5Q="
+	c := testutil.NewEmptyCluster(t)
+	c.Configure = func(cfg *agent.Config) { cfg.EncryptKey = key }
+	c.Start("node-0", 0)
+	c.Start("node-1", 0)
+	c.JoinAll()
+	if err := c.Node("node-1").Agent.RegisterService(web("web-1", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-1/web-1")
+
+	other := testutil.NewEmptyCluster(t)
+	other.Configure = func(cfg *agent.Config) { cfg.EncryptKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }
+	stranger := other.Start("stranger", 0)
+	if _, err := stranger.Agent.Join(context.Background(), c.Addrs("node-0")); err == nil {
+		t.Fatal("an agent with another key joined the encrypted cluster")
+	}
+}

@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-sd/shoal/agent"
+	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/internal/testutil"
+)
+
+var sizes = []int{8, 32, 64}
+
+// productionTimers undoes the harness's fast timers: the benchmark runs
+// memberlist's LAN defaults, as a real deployment would.
+func productionTimers(cfg *agent.Config) {
+	fast := cfg.Memberlist
+	cfg.Memberlist = func(mc *memberlist.Config) {
+		fast(mc)
+		def := memberlist.DefaultLANConfig()
+		mc.GossipInterval = def.GossipInterval
+		mc.ProbeInterval = def.ProbeInterval
+		mc.ProbeTimeout = def.ProbeTimeout
+		mc.SuspicionMult = def.SuspicionMult
+		mc.PushPullInterval = def.PushPullInterval
+		mc.GossipToTheDeadTime = def.GossipToTheDeadTime
+	}
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// BenchmarkRegistrationPropagation measures, at each N, the time from a
+// registration on one agent until every agent serves it.
+func BenchmarkRegistrationPropagation(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			c := testutil.NewEmptyCluster(b)
+			c.Configure = productionTimers
+			for i := 0; i < n; i++ {
+				c.Start(fmt.Sprintf("node-%d", i), 0)
+			}
+			c.JoinAll()
+			nodes := c.Nodes()
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				origin := nodes[i%len(nodes)]
+				id := fmt.Sprintf("svc-%d", i)
+				start := time.Now()
+				if err := origin.Agent.RegisterService(catalog.Service{ID: id, Name: "web", Port: 80}); err != nil {
+					b.Fatal(err)
+				}
+				testutil.WaitFor(b, time.Minute, func() error {
+					for _, nd := range nodes {
+						found := false
+						nd.Agent.Read(func(cat *catalog.Catalog) {
+							for _, in := range cat.Instances("web") {
+								if in.Service.ID == id && in.Node.Name == origin.Name {
+									found = true
+								}
+							}
+						})
+						if !found {
+							return fmt.Errorf("%s has not seen %s", nd.Name, id)
+						}
+					}
+					return nil
+				})
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(percentile(lat, 0.50).Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+		})
+	}
+}
+
+// rawDelegate is a bare memberlist delegate that records when a message
+// arrives and never relays it: memberlist's own broadcast, as is.
+type rawDelegate struct {
+	queue *memberlist.TransmitLimitedQueue
+	mu    sync.Mutex
+	got   map[string]time.Time
+}
+
+func (d *rawDelegate) NodeMeta(int) []byte { return nil }
+func (d *rawDelegate) NotifyMsg(b []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.got[string(b)]; !ok {
+		d.got[string(b)] = time.Now()
+	}
+}
+func (d *rawDelegate) GetBroadcasts(o, l int) [][]byte { return d.queue.GetBroadcasts(o, l) }
+func (d *rawDelegate) LocalState(bool) []byte          { return nil }
+func (d *rawDelegate) MergeRemoteState([]byte, bool)   {}
+
+type rawBroadcast []byte
+
+func (r rawBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (r rawBroadcast) Message() []byte                       { return r }
+func (r rawBroadcast) Finished()                             {}
+
+// BenchmarkMemberlistBroadcast is the baseline: one user broadcast from one
+// node of a plain memberlist cluster with LAN defaults, which only its
+// origin transmits. It reports how many nodes it reached within 5 s and,
+// when it reached them all, how long that took.
+func BenchmarkMemberlistBroadcast(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			var mls []*memberlist.Memberlist
+			var ds []*rawDelegate
+			for i := 0; i < n; i++ {
+				mc := memberlist.DefaultLANConfig()
+				mc.Name = fmt.Sprintf("raw-%d", i)
+				mc.BindAddr, mc.BindPort, mc.AdvertisePort = "127.0.0.1", 0, 0
+				mc.Logger = log.New(io.Discard, "", 0)
+				d := &rawDelegate{got: map[string]time.Time{}}
+				mc.Delegate = d
+				ml, err := memberlist.Create(mc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				d.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
+				mls, ds = append(mls, ml), append(ds, d)
+				b.Cleanup(func() { _ = ml.Shutdown() })
+				if i > 0 {
+					if _, err := ml.Join([]string{mls[0].LocalNode().Address()}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			testutil.WaitFor(b, time.Minute, func() error {
+				for _, ml := range mls {
+					if ml.NumMembers() != n {
+						return fmt.Errorf("%d members", ml.NumMembers())
+					}
+				}
+				return nil
+			})
+			var lat []time.Duration
+			var reached []float64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				msg := fmt.Sprintf("msg-%d", i)
+				origin := ds[i%n]
+				start := time.Now()
+				origin.NotifyMsg([]byte(msg)) // the origin has it
+				origin.queue.QueueBroadcast(rawBroadcast(msg))
+				count := func() int {
+					c := 0
+					for _, d := range ds {
+						d.mu.Lock()
+						if _, ok := d.got[msg]; ok {
+							c++
+						}
+						d.mu.Unlock()
+					}
+					return c
+				}
+				// The broadcast is done when the origin's queue is empty
+				// and a further gossip round has passed.
+				_ = testutil.Poll(5*time.Second, func() error {
+					if count() < n {
+						return fmt.Errorf("not everywhere")
+					}
+					return nil
+				})
+				got := count()
+				reached = append(reached, float64(got)/float64(n))
+				if got == n {
+					var last time.Time
+					for _, d := range ds {
+						d.mu.Lock()
+						if t := d.got[msg]; t.After(last) {
+							last = t
+						}
+						d.mu.Unlock()
+					}
+					lat = append(lat, last.Sub(start))
+				}
+			}
+			b.StopTimer()
+			sum := 0.0
+			for _, r := range reached {
+				sum += r
+			}
+			b.ReportMetric(100*sum/float64(len(reached)), "%reached")
+			b.ReportMetric(float64(len(lat))/float64(len(reached))*100, "%complete")
+			if len(lat) > 0 {
+				b.ReportMetric(float64(percentile(lat, 0.50).Milliseconds()), "p50-ms")
+				b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+			}
+		})
+	}
+}

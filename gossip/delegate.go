@@ -1,0 +1,223 @@
+package gossip
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-sd/shoal/catalog"
+)
+
+// delegate is memberlist's view of Shoal: user messages, push/pull state,
+// node metadata, and the checks on peers.
+type delegate struct{ g *Gossip }
+
+var (
+	_ memberlist.Delegate         = (*delegate)(nil)
+	_ memberlist.ConflictDelegate = (*delegate)(nil)
+	_ memberlist.AliveDelegate    = (*delegate)(nil)
+	_ memberlist.MergeDelegate    = (*delegate)(nil)
+	_ memberlist.EventDelegate    = (*events)(nil)
+)
+
+// NodeMeta is called by memberlist whenever it announces this node.
+func (d *delegate) NodeMeta(limit int) []byte {
+	b := EncodeMeta(NodeMeta{Protocol: ProtocolVersion, Epoch: d.g.store.Epoch(), Datacenter: d.g.dc, Version: d.g.ver})
+	if len(b) > limit {
+		// Datacenter and version are validated short; cannot happen.
+		return b[:0]
+	}
+	return b
+}
+
+// NotifyMsg is called from memberlist's packet loop: it must not block. The
+// buffer is reused after return, so anything kept is copied (decoding
+// copies every string; the re-broadcast copies the bytes).
+func (d *delegate) NotifyMsg(buf []byte) {
+	m, err := Decode(buf)
+	if err != nil {
+		d.g.stats.Malformed.Add(1)
+		d.g.log.Warn("dropped a malformed gossip message", "err", err)
+		return
+	}
+	switch m.Type {
+	case msgEntry:
+		d.g.stats.Received.Add(1)
+		ch := d.g.store.Apply(m.Entry)
+		for _, e := range ch.Accepted {
+			// News to us: relay it, since memberlist makes only the origin
+			// send a broadcast. Already-known updates stop here, which
+			// ends the epidemic.
+			d.g.stats.Rebroadcast.Add(1)
+			d.g.queueMsg(e.Origin+"\x00"+e.Service.ID, append([]byte(nil), buf...))
+		}
+		d.g.announceLocal(ch)
+	case msgLeave:
+		d.g.stats.Received.Add(1)
+		if d.g.noteLeave(m.Leave) {
+			d.g.stats.Rebroadcast.Add(1)
+			d.g.queueMsg(leaveKey(m.Leave.Node), append([]byte(nil), buf...))
+		}
+	default:
+		d.g.stats.Malformed.Add(1)
+		d.g.log.Warn("dropped an unexpected gossip message", "type", m.Type)
+	}
+}
+
+// GetBroadcasts hands memberlist what fits in the packet it is filling.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.g.queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is this node's side of a push/pull: the whole catalog.
+func (d *delegate) LocalState(join bool) []byte {
+	return EncodeSnapshot(d.g.store.Snapshot())
+}
+
+// MergeRemoteState folds in the other side's catalog.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	if len(buf) == 0 {
+		return
+	}
+	m, err := Decode(buf)
+	if err != nil || m.Type != msgSnapshot {
+		d.g.stats.Malformed.Add(1)
+		d.g.log.Warn("dropped a malformed push/pull state", "err", err, "bytes", len(buf))
+		return
+	}
+	d.g.announceLocal(d.g.store.Merge(m.Snapshot))
+}
+
+// announceLocal gossips this node's own entries after the catalog moved
+// them to a later epoch, and the epoch itself through node metadata.
+func (g *Gossip) announceLocal(ch catalog.Changes) {
+	if len(ch.Local) == 0 {
+		return
+	}
+	g.log.Warn("the cluster knew this node name under a later epoch; re-announcing local services", "services", len(ch.Local))
+	g.Broadcast(ch.Local...)
+	// UpdateNode takes memberlist locks the caller of this delegate may
+	// hold, so the owner of the gossip layer runs it (see MetaChanged).
+	select {
+	case g.metaChanged <- struct{}{}:
+	default: // one pending re-announcement covers this change too
+	}
+}
+
+// NotifyConflict is called when a node claims a name held at another
+// address. On the joining side "existing" is this node itself.
+func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	d.g.log.Error("node name conflict", "name", existing.Name, "held_by", addr(existing), "claimed_by", addr(other))
+}
+
+// NotifyMerge is called during a join with the peer's member list: a live
+// node already holding this node's name at another address makes the join
+// fail with a clear error instead of two agents fighting over one name.
+func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
+	self := d.g.ml.LocalNode()
+	for _, p := range peers {
+		if p.Name != self.Name || p.State == memberlist.StateDead || p.State == memberlist.StateLeft {
+			continue
+		}
+		if !p.Addr.Equal(self.Addr) || p.Port != self.Port {
+			err := fmt.Errorf("%w: node name %q is already in use by a live agent at %s; give this agent another --node name", ErrNameConflict, p.Name, addr(p))
+			d.g.mu.Lock()
+			d.g.conflict = err
+			d.g.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// NotifyAlive keeps out nodes that are not Shoal agents of this
+// datacenter and protocol.
+func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
+	m, err := DecodeMeta(peer.Meta)
+	if err != nil {
+		return fmt.Errorf("refusing %s at %s: %w", peer.Name, addr(peer), err)
+	}
+	if m.Datacenter != d.g.dc {
+		return fmt.Errorf("refusing %s at %s: it is in datacenter %q, this agent in %q", peer.Name, addr(peer), m.Datacenter, d.g.dc)
+	}
+	if m.Protocol != ProtocolVersion {
+		return fmt.Errorf("refusing %s at %s: gossip protocol %d, this agent speaks %d", peer.Name, addr(peer), m.Protocol, ProtocolVersion)
+	}
+	return nil
+}
+
+// events turns memberlist's membership events into catalog node states.
+type events struct{ g *Gossip }
+
+func (e *events) NotifyJoin(n *memberlist.Node)   { e.g.setNode(n, catalog.StatusAlive) }
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.g.setNode(n, catalog.StatusAlive) }
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	// memberlist does not tell a leave from a failure in this event; the
+	// node's own leave announcement does.
+	st := catalog.StatusDead
+	if e.g.isLeaving(n) {
+		st = catalog.StatusLeft
+	}
+	e.g.setNode(n, st)
+}
+
+func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
+	m, _ := DecodeMeta(n.Meta) // NotifyAlive let in only decodable metadata
+	if st == catalog.StatusAlive && g.isLeaving(n) {
+		// Its alive messages still circulate; its leave is the later news.
+		st = catalog.StatusLeft
+	}
+	g.store.SetNode(catalog.Node{
+		Name:    n.Name,
+		Address: n.Addr.String(),
+		Port:    int(n.Port),
+		Status:  st,
+		Epoch:   m.Epoch,
+		Meta:    map[string]string{"shoal-version": m.Version},
+	})
+	g.log.Debug("member", "node", n.Name, "addr", addr(n), "status", st.String())
+}
+
+// noteLeave records a node's leave announcement and hides its services at
+// once. It reports whether the announcement was news (and must be relayed).
+func (g *Gossip) noteLeave(l Leave) bool {
+	g.mu.Lock()
+	if seen, ok := g.leaving[l.Node]; ok && seen >= l.Epoch {
+		g.mu.Unlock()
+		return false
+	}
+	g.leaving[l.Node] = l.Epoch
+	g.mu.Unlock()
+	if l.Node == g.name {
+		return true
+	}
+	for _, n := range g.ml.Members() {
+		if n.Name == l.Node {
+			if m, err := DecodeMeta(n.Meta); err == nil && m.Epoch == l.Epoch {
+				g.setNode(n, catalog.StatusLeft)
+			}
+		}
+	}
+	return true
+}
+
+// isLeaving reports whether the node announced its leave in the epoch its
+// metadata shows (a restarted node has a new epoch and is not leaving).
+func (g *Gossip) isLeaving(n *memberlist.Node) bool {
+	m, err := DecodeMeta(n.Meta)
+	if err != nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	epoch, ok := g.leaving[n.Name]
+	return ok && epoch == m.Epoch
+}
+
+func leaveKey(node string) string { return "leave\x00" + node }
+
+func addr(n *memberlist.Node) string {
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}

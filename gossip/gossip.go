@@ -1,0 +1,225 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-sd/shoal/catalog"
+)
+
+// Store is the catalog as the agent holds it, behind the agent's lock. All
+// methods are called from memberlist's goroutines, concurrently, and must
+// not block.
+type Store interface {
+	// Apply merges one remote entry.
+	Apply(e catalog.Entry) catalog.Changes
+	// Merge merges a remote snapshot.
+	Merge(s catalog.Snapshot) catalog.Changes
+	// Snapshot copies the whole catalog for push/pull.
+	Snapshot() catalog.Snapshot
+	// SetNode records memberlist's view of a node.
+	SetNode(n catalog.Node)
+	// Epoch is the local agent's current epoch.
+	Epoch() uint64
+}
+
+// Config configures the gossip layer.
+type Config struct {
+	// Memberlist is memberlist's configuration with name, addresses, keys
+	// and timers filled in; Create sets its delegates.
+	Memberlist *memberlist.Config
+	Store      Store
+	Datacenter string
+	Version    string // Shoal's version, put in node metadata
+	Logger     *slog.Logger
+}
+
+// Gossip is a running memberlist with Shoal's delegates.
+type Gossip struct {
+	ml    *memberlist.Memberlist
+	queue *memberlist.TransmitLimitedQueue
+	store Store
+	log   *slog.Logger
+	name  string
+	dc    string
+	ver   string
+
+	metaChanged chan struct{}
+
+	mu       sync.Mutex
+	conflict error             // set when a join finds this node's name in use
+	leaving  map[string]uint64 // node → epoch it announced leaving in
+
+	stats Stats
+}
+
+// Stats counts what the gossip layer did.
+type Stats struct {
+	Sent, Received, Rebroadcast, Dropped, Malformed atomic.Uint64
+}
+
+// MaxMessageSize is the largest Shoal gossip message; memberlist's default
+// packet budget (1,400 bytes less framing and encryption overhead) must
+// hold it beside memberlist's own messages.
+const MaxMessageSize = catalog.MaxEncodedSize + 2
+
+// ErrNameConflict is wrapped by the error of a join that found another
+// live node holding this node's name.
+var ErrNameConflict = errors.New("node name conflict")
+
+// Create starts memberlist on its sockets with Shoal's delegates.
+func Create(cfg Config) (*Gossip, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gossip{
+		store: cfg.Store,
+		log:   cfg.Logger.With("component", "gossip"),
+		name:  cfg.Memberlist.Name,
+		dc:    cfg.Datacenter,
+		ver:   cfg.Version,
+
+		metaChanged: make(chan struct{}, 1),
+		leaving:     make(map[string]uint64),
+	}
+	mc := cfg.Memberlist
+	d := &delegate{g: g}
+	mc.Delegate = d
+	mc.Events = &events{g: g}
+	mc.Conflict = d
+	mc.Alive = d
+	mc.Merge = d
+	g.queue = &memberlist.TransmitLimitedQueue{
+		NumNodes:       func() int { return g.ml.NumMembers() },
+		RetransmitMult: mc.RetransmitMult,
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// Memberlist exposes the running memberlist (members, addresses).
+func (g *Gossip) Memberlist() *memberlist.Memberlist { return g.ml }
+
+// Stats returns the layer's counters.
+func (g *Gossip) Stats() *Stats { return &g.stats }
+
+// Broadcast queues entries for gossip. An entry replaces a queued older
+// one for the same instance.
+func (g *Gossip) Broadcast(entries ...catalog.Entry) {
+	for _, e := range entries {
+		g.queueMsg(e.Origin+"\x00"+e.Service.ID, EncodeEntry(e))
+	}
+}
+
+// queueMsg queues a message under a name: a later message of the same name
+// replaces it in the queue. done, if set, is closed once memberlist has
+// sent the message as often as it will.
+func (g *Gossip) queueMsg(name string, msg []byte, done ...chan struct{}) {
+	if len(msg) > MaxMessageSize {
+		// Validation keeps every instance under the limit, so this is a
+		// bug; say so loudly rather than let it sit in the queue forever.
+		g.stats.Dropped.Add(1)
+		g.log.Error("message too large to gossip; dropped", "name", name, "bytes", len(msg), "limit", MaxMessageSize)
+		return
+	}
+	b := &broadcast{name: name, msg: msg}
+	if len(done) > 0 {
+		b.done = done[0]
+	}
+	g.queue.QueueBroadcast(b)
+	g.stats.Sent.Add(1)
+}
+
+// Queued is the number of broadcasts waiting to be sent.
+func (g *Gossip) Queued() int { return g.queue.NumQueued() }
+
+// MetaChanged delivers a value when this node's metadata changed and must
+// be re-announced with UpdateMeta by the layer's owner.
+func (g *Gossip) MetaChanged() <-chan struct{} { return g.metaChanged }
+
+// UpdateMeta re-announces this node's metadata (after an epoch change).
+func (g *Gossip) UpdateMeta(timeout time.Duration) error {
+	return g.ml.UpdateNode(timeout)
+}
+
+// Join contacts the given agents ("host" or "host:port") and returns how
+// many answered. A join that finds this node's name held by another live
+// node fails with ErrNameConflict.
+func (g *Gossip) Join(addrs []string) (int, error) {
+	n, err := g.ml.Join(addrs)
+	g.mu.Lock()
+	conflict := g.conflict
+	g.conflict = nil
+	g.mu.Unlock()
+	if conflict != nil {
+		return 0, conflict
+	}
+	if err != nil && n == 0 {
+		return 0, fmt.Errorf("join %v: %w", addrs, err)
+	}
+	return n, nil
+}
+
+// Leave announces this node's departure and waits up to timeout for it to
+// go out. Other agents hide its services as soon as the announcement
+// reaches them, and record the node as left rather than failed.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	l := Leave{Node: g.name, Epoch: g.store.Epoch()}
+	g.noteLeave(l)
+	if g.ml.NumMembers() > 1 {
+		done := make(chan struct{})
+		g.queueMsg(leaveKey(g.name), EncodeLeave(l), done)
+		t := time.NewTimer(timeout / 2)
+		select {
+		case <-done:
+		case <-t.C:
+			g.log.Warn("leave announcement still queued; leaving anyway")
+		}
+		t.Stop()
+	}
+	if err := g.ml.Leave(time.Until(deadline)); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops memberlist. Leave first for a graceful exit.
+func (g *Gossip) Shutdown() error {
+	if err := g.ml.Shutdown(); err != nil {
+		return fmt.Errorf("shutdown gossip: %w", err)
+	}
+	return nil
+}
+
+// broadcast is one queued message; its name makes a newer update of the
+// same instance replace it in memberlist's queue.
+type broadcast struct {
+	name string
+	msg  []byte
+	done chan struct{} // closed by Finished, if set
+}
+
+var _ memberlist.NamedBroadcast = (*broadcast)(nil)
+
+func (b *broadcast) Invalidates(other memberlist.Broadcast) bool {
+	o, ok := other.(*broadcast)
+	return ok && o.name == b.name
+}
+func (b *broadcast) Name() string    { return b.name }
+func (b *broadcast) Message() []byte { return b.msg }
+func (b *broadcast) Finished() {
+	if b.done != nil {
+		close(b.done)
+	}
+}
