@@ -1,0 +1,126 @@
+package localapi
+
+import (
+	"maps"
+	"net/http"
+
+	"github.com/shoal-sd/shoal/api"
+	"github.com/shoal-sd/shoal/catalog"
+)
+
+// GET /v1/catalog/services: every served service name with the sorted
+// union of its instances' tags.
+func (s *server) catalogServices(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	var svcs map[string][]string
+	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
+		svcs = c.Services() // a fresh map of fresh slices: ours to keep
+		return c.Index()
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(w, q, index, svcs)
+}
+
+// GET /v1/catalog/service/:name, filtered by every ?tag given.
+func (s *server) catalogService(w http.ResponseWriter, r *http.Request, q *query, name string) error {
+	return s.serveInstances(w, r, q, name, false, (*serviceView).appendCatalog)
+}
+
+// GET /v1/health/service/:name, filtered by every ?tag given and, with
+// ?passing, to passing instances.
+func (s *server) healthService(w http.ResponseWriter, r *http.Request, q *query, name string) error {
+	passing, err := q.flag("passing")
+	if err != nil {
+		return err
+	}
+	return s.serveInstances(w, r, q, name, passing, (*serviceView).appendHealth)
+}
+
+// serveInstances answers a read of one service's instances, blocking on
+// the service's own index.
+func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query, name string, passing bool,
+	encode func(v *serviceView, b []byte, dc string) []byte) error {
+	tags := q.values["tag"]
+	v := getView()
+	defer v.release()
+	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
+		return v.collect(c, name, tags, passing)
+	})
+	if err != nil {
+		return err
+	}
+	v.finish(s.localAddr)
+	buf := getBuf()
+	defer putBuf(buf)
+	buf.b = encode(v, buf.b, s.b.Datacenter())
+	s.writeRead(w, q, index, buf.b)
+	return nil
+}
+
+// localAddr is the local node's advertised address, for a local node the
+// catalog has not been told about yet.
+func (s *server) localAddr() string { return s.b.Self().Member.Addr }
+
+// GET /v1/catalog/nodes: the nodes whose services are served (this agent
+// always; others while memberlist holds them alive or suspect), sorted by
+// name.
+func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	var (
+		nodes    []catalog.Node
+		local    catalog.Node
+		hasLocal bool
+	)
+	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
+		nodes = nodes[:0]
+		hasLocal = false
+		for _, n := range c.Nodes() {
+			if n.Name == c.LocalName() {
+				hasLocal = true
+			} else if !n.Serving() {
+				continue
+			}
+			n.Meta = maps.Clone(n.Meta)
+			nodes = append(nodes, n)
+		}
+		local = catalog.Node{Name: c.LocalName(), Status: catalog.StatusAlive}
+		return c.Index()
+	})
+	if err != nil {
+		return err
+	}
+	if !hasLocal {
+		// The catalog does not know its own node yet, but serves its
+		// services: show it, at its gossip address.
+		local.Address = s.localAddr()
+		nodes = insertNode(nodes, local)
+	}
+	dc := s.b.Datacenter()
+	out := make([]api.Node, len(nodes))
+	for i, n := range nodes {
+		id := nodeID(n.Name)
+		out[i] = api.Node{
+			ID:              string(id[:]),
+			Node:            n.Name,
+			Address:         n.Address,
+			Datacenter:      dc,
+			TaggedAddresses: taggedAddresses(n.Address),
+			Meta:            nonNilMap(n.Meta),
+			CreateIndex:     n.CreateIndex,
+			ModifyIndex:     n.ModifyIndex,
+		}
+	}
+	return s.writeJSON(w, q, index, out)
+}
+
+// insertNode adds n to nodes, keeping them sorted by name.
+func insertNode(nodes []catalog.Node, n catalog.Node) []catalog.Node {
+	i := 0
+	for i < len(nodes) && nodes[i].Name < n.Name {
+		i++
+	}
+	nodes = append(nodes, catalog.Node{})
+	copy(nodes[i+1:], nodes[i:])
+	nodes[i] = n
+	return nodes
+}

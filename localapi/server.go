@@ -1,0 +1,374 @@
+package localapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures the handler that New builds.
+type Config struct {
+	// Backend answers every request. Required.
+	Backend Backend
+	// Logger receives the handler's logs, tagged "component"="http".
+	// Nil discards them.
+	Logger *slog.Logger
+}
+
+// apiPrefix is the versioned prefix of every route, as in Consul.
+const apiPrefix = "/v1/"
+
+// handlerFunc serves one route. arg is the path parameter of a route that
+// takes one (never empty there). A returned error becomes the response;
+// see server.fail.
+type handlerFunc func(s *server, w http.ResponseWriter, r *http.Request, q *query, arg string) error
+
+// route is one entry of the route table. A path ending in '/' takes the
+// rest of the request path as its parameter, named param in errors.
+type route struct {
+	method string
+	path   string // below apiPrefix
+	param  string
+	fn     handlerFunc
+}
+
+// routes is the API, path for path as Consul serves it. Every GET is a
+// read that supports blocking queries; every PUT is a write.
+var routes = []route{
+	{http.MethodPut, "agent/service/register", "", (*server).agentServiceRegister},
+	{http.MethodPut, "agent/service/deregister/", "service ID", (*server).agentServiceDeregister},
+	{http.MethodGet, "agent/services", "", (*server).agentServices},
+	{http.MethodGet, "agent/service/", "service ID", (*server).agentService},
+	{http.MethodGet, "agent/members", "", (*server).agentMembers},
+	{http.MethodPut, "agent/join/", "address", (*server).agentJoin},
+	{http.MethodPut, "agent/leave", "", (*server).agentLeave},
+	{http.MethodGet, "agent/self", "", (*server).agentSelf},
+	{http.MethodGet, "catalog/services", "", (*server).catalogServices},
+	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService},
+	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes},
+	{http.MethodGet, "health/service/", "service name", (*server).healthService},
+	{http.MethodGet, "status/leader", "", (*server).statusLeader},
+	{http.MethodGet, "status/peers", "", (*server).statusPeers},
+}
+
+// exactRoutes and prefixRoutes index the table: exact paths first, then
+// parameter routes longest prefix first, so that
+// agent/service/deregister/x is not taken for the service "deregister/x"
+// and GET agent/service/register is a 405, not a lookup of "register".
+var exactRoutes, prefixRoutes = indexRoutes(routes)
+
+func indexRoutes(rs []route) (map[string]*route, []*route) {
+	exact := make(map[string]*route)
+	var prefixed []*route
+	for i := range rs {
+		r := &rs[i]
+		if strings.HasSuffix(r.path, "/") {
+			prefixed = append(prefixed, r)
+		} else {
+			exact[r.path] = r
+		}
+	}
+	sort.Slice(prefixed, func(i, j int) bool { return len(prefixed[i].path) > len(prefixed[j].path) })
+	return exact, prefixed
+}
+
+// lookup finds the route of a path below apiPrefix and its parameter.
+func lookup(p string) (*route, string) {
+	if r := exactRoutes[p]; r != nil {
+		return r, ""
+	}
+	for _, r := range prefixRoutes {
+		if arg, ok := strings.CutPrefix(p, r.path); ok {
+			return r, arg
+		}
+	}
+	return nil, ""
+}
+
+// server is the handler New returns.
+type server struct {
+	b   Backend
+	log *slog.Logger
+}
+
+// New returns the handler of the local HTTP API: the routes listed in the
+// package documentation, and 404 for any other path. It panics if
+// cfg.Backend is nil.
+func New(cfg Config) http.Handler {
+	if cfg.Backend == nil {
+		panic("localapi: Config.Backend is nil")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &server{b: cfg.Backend, log: log.With("component", "http")}
+}
+
+// ServeHTTP routes one request.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := checkBrowser(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	var rt *route
+	var arg string
+	if ok {
+		rt, arg = lookup(p)
+	}
+	if rt == nil {
+		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path))
+		return
+	}
+	if r.Method != rt.method {
+		w.Header().Set("Allow", rt.method)
+		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", r.Method, r.URL.Path, rt.method))
+		return
+	}
+	if rt.param != "" && arg == "" {
+		s.fail(w, r, errorf(http.StatusBadRequest, "%s: missing from the path", rt.param))
+		return
+	}
+	q, err := s.parseQuery(r, rt.method == http.MethodGet)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := rt.fn(s, w, r, &q, arg); err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+// httpError is an error with the status code it answers with. Its message
+// is the one-line body, and names the bad field or parameter.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) error {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// fail answers with err: an *httpError with its own code, anything else
+// with 500. A request whose client has gone gets no answer.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		s.log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path)
+		return
+	}
+	code, msg := http.StatusInternalServerError, err.Error()
+	var he *httpError
+	if errors.As(err, &he) {
+		code, msg = he.code, he.msg
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", msg)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	msg = oneLine.Replace(msg)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+// oneLine keeps an error body on one line, whatever the message quotes.
+var oneLine = strings.NewReplacer("\r", " ", "\n", " ")
+
+// checkBrowser refuses requests a web browser makes on behalf of a page
+// of another origin: the API has no authentication and listens on
+// loopback, so a page must not reach it (tailscale's local API does the
+// same). It also refuses same-origin browser requests to a Host that is a
+// DNS name other than localhost: the API serves no pages, so such a
+// request can only come from a page that reached it by DNS rebinding.
+// Tools such as Consul's Go client send neither Origin nor Sec-Fetch-Site.
+func checkBrowser(r *http.Request) error {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site == "cross-site" {
+		return errorf(http.StatusForbidden, "Sec-Fetch-Site: cross-site browser requests are refused")
+	}
+	origin := r.Header.Get("Origin")
+	if origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return errorf(http.StatusForbidden, "Origin: %q does not match Host %q; cross-origin browser requests are refused", origin, r.Host)
+		}
+	}
+	if (origin != "" || site == "same-origin" || site == "same-site") && !loopbackOrIPHost(r.Host) {
+		return errorf(http.StatusForbidden, "Host: browser requests must name an IP address or localhost, not %q", r.Host)
+	}
+	return nil
+}
+
+func loopbackOrIPHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
+}
+
+// query holds the query parameters every route understands. Consul's
+// clients send more (stale, consistent, cached, ns, partition, near, …);
+// the agent answers every read from its own copy, so they are ignored —
+// except filter and node-meta, which change what is answered and are
+// refused until they exist.
+type query struct {
+	values url.Values
+	pretty bool
+	index  uint64        // blocking: the index the client has seen; 0 for none
+	wait   time.Duration // blocking: ?wait as given; see blockFor
+}
+
+// Limits of a blocking query, as Consul has them.
+const (
+	defaultWait = 5 * time.Minute
+	maxWait     = 10 * time.Minute
+	jitterDiv   = 16 // a wait grows by up to wait/jitterDiv
+)
+
+func (s *server) parseQuery(r *http.Request, read bool) (query, error) {
+	var q query
+	if r.URL.RawQuery == "" {
+		return q, nil
+	}
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, errorf(http.StatusBadRequest, "query: %v", err)
+	}
+	q.values = v
+	if dc := v.Get("dc"); dc != "" {
+		if want := s.b.Datacenter(); dc != want {
+			return q, errorf(http.StatusBadRequest, "dc: unknown datacenter %q; this agent serves %q", dc, want)
+		}
+	}
+	// Parameters that narrow a result must not be ignored: a client would
+	// take the unfiltered answer for a filtered one. Refuse them until
+	// they are implemented.
+	for _, p := range []string{"filter", "node-meta"} {
+		if v.Get(p) != "" {
+			return q, errorf(http.StatusBadRequest, "%s: not supported by this agent yet", p)
+		}
+	}
+	_, q.pretty = v["pretty"]
+	if !read {
+		return q, nil
+	}
+	// Empty values count as absent, as in Consul.
+	if ix := v.Get("index"); ix != "" {
+		if q.index, err = strconv.ParseUint(ix, 10, 64); err != nil {
+			return q, errorf(http.StatusBadRequest, "index: %q is not a non-negative integer", ix)
+		}
+	}
+	if wt := v.Get("wait"); wt != "" {
+		if q.wait, err = time.ParseDuration(wt); err != nil || q.wait < 0 {
+			return q, errorf(http.StatusBadRequest, "wait: %q is not a duration such as 10s or 5m", wt)
+		}
+	}
+	return q, nil
+}
+
+// flag reads a boolean query parameter: absent is false, present without
+// a value is true, otherwise strconv.ParseBool decides.
+func (q *query) flag(name string) (bool, error) {
+	vs, ok := q.values[name]
+	if !ok {
+		return false, nil
+	}
+	if vs[0] == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(vs[0])
+	if err != nil {
+		return false, errorf(http.StatusBadRequest, "%s: %q is not a boolean", name, vs[0])
+	}
+	return b, nil
+}
+
+// Response headers, shared read only: a header value is a []string, and
+// allocating these on every read would be waste.
+var (
+	jsonContentType = []string{"application/json"}
+	headerTrue      = []string{"true"}
+	headerZero      = []string{"0"}
+)
+
+// buffer is a pooled response body: appended to by the hand-written
+// encoders, written to by encoding/json.
+type buffer struct{ b []byte }
+
+func (w *buffer) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// bufPool holds response buffers. Buffers that grew past maxPooledBuf are
+// dropped rather than kept.
+var bufPool = sync.Pool{New: func() any { return &buffer{b: make([]byte, 0, 4<<10)} }}
+
+const maxPooledBuf = 1 << 20
+
+func getBuf() *buffer { return bufPool.Get().(*buffer) }
+
+func putBuf(w *buffer) {
+	if cap(w.b) > maxPooledBuf {
+		return
+	}
+	w.b = w.b[:0]
+	bufPool.Put(w)
+}
+
+// writeRead answers a read with a compact JSON body and the headers
+// Consul's clients expect: X-Consul-Index (at least 1),
+// X-Consul-KnownLeader and X-Consul-LastContact, without which Consul's
+// Go client fails to parse the response. With ?pretty the body is
+// indented as Consul indents it.
+func (s *server) writeRead(w http.ResponseWriter, q *query, index uint64, body []byte) {
+	if q.pretty {
+		var out bytes.Buffer
+		if err := json.Indent(&out, body, "", "    "); err == nil {
+			out.WriteByte('\n')
+			body = out.Bytes()
+		}
+	}
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Consul-Index"] = []string{strconv.FormatUint(max(index, 1), 10)}
+	h["X-Consul-Knownleader"] = headerTrue
+	h["X-Consul-Lastcontact"] = headerZero
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// writeJSON answers a read with v encoded by encoding/json.
+func (s *server) writeJSON(w http.ResponseWriter, q *query, index uint64, v any) error {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	s.writeRead(w, q, index, bytes.TrimSuffix(buf.b, []byte("\n")))
+	return nil
+}
+
+// writeOK answers a successful write: Consul's writes answer 200 with an
+// empty body.
+func writeOK(w http.ResponseWriter) { w.WriteHeader(http.StatusOK) }
