@@ -74,6 +74,11 @@ type origin struct {
 	epoch   uint64
 	counter uint64 // highest counter seen in epoch; never decreases
 	entries map[string]*record
+	// reaped is when Reap dropped the entries of this gone node, zero
+	// otherwise. For another nodeTTL the origin refuses copies of its
+	// epoch that peers which have not reaped yet still push, or they would
+	// bounce between peers forever, each reaping them in turn.
+	reaped time.Time
 }
 
 // Catalog holds every origin's entries and the liveness of every node.
@@ -210,6 +215,7 @@ func (c *Catalog) advanceEpoch(name string, o *origin, epoch uint64) {
 	if epoch <= o.epoch {
 		return
 	}
+	o.reaped = time.Time{} // a new run of a reaped node
 	var touched []string
 	for _, r := range o.entries {
 		if c.remove(o, r) {
@@ -267,11 +273,11 @@ func (c *Catalog) Apply(e Entry, now time.Time) Changes {
 
 func (c *Catalog) apply(e Entry, now time.Time, ch *Changes) {
 	if e.Origin == c.local {
-		c.takeOver(e.Version.Epoch, now, ch)
+		c.own(e, now, ch)
 		return
 	}
 	o := c.getOrigin(e.Origin)
-	if e.Version.Epoch < o.epoch {
+	if e.Version.Epoch < o.epoch || e.Version.Epoch == o.epoch && !o.reaped.IsZero() {
 		return
 	}
 	c.advanceEpoch(e.Origin, o, e.Version.Epoch)
@@ -283,16 +289,55 @@ func (c *Catalog) apply(e Entry, now time.Time, ch *Changes) {
 	ch.Accepted = append(ch.Accepted, e)
 }
 
-// takeOver handles news of this agent's own name from a later or equal
-// epoch: an earlier run of this node whose clock was ahead, still
-// remembered by the cluster. The agent moves past that epoch and re-stamps
-// its live services so they win everywhere.
-func (c *Catalog) takeOver(epoch uint64, now time.Time, ch *Changes) {
+// own handles an entry of this agent's own name that came back from the
+// cluster. Only the agent writes its entries, so whatever the cluster
+// holds of its current epoch must be what it holds itself.
+func (c *Catalog) own(e Entry, now time.Time, ch *Changes) {
 	o := c.origins[c.local]
-	if epoch < o.epoch {
+	v := e.Version
+	if v.Epoch != o.epoch || v.Counter > o.counter {
+		c.takeOver(v, now, ch)
 		return
 	}
-	o.epoch, o.counter = epoch+1, 0
+	// A counter of this epoch the agent has used: its own write coming
+	// back, or the write of another run of this name that moved to the same
+	// epoch (two runs can take over from the same earlier epoch), or an old
+	// copy of a service deleted and reaped here. The last two must lose
+	// everywhere, so the agent writes its own state over them. This relies
+	// on the gossip codec carrying a service unchanged, as it does.
+	r := o.entries[e.Service.ID]
+	switch {
+	case r != nil && v.Less(r.Version):
+		return // its own later write wins already
+	case r != nil && v == r.Version && r.Deleted == e.Deleted && equalService(r.Service, e.Service):
+		return // an echo
+	case r != nil:
+		e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Deleted: r.Deleted, Service: r.Service}
+	case !e.Deleted:
+		e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Deleted: true,
+			Service: Service{ID: e.Service.ID, Name: e.Service.Name}}
+	default:
+		// A tombstone of a service it does not hold: gone either way. It
+		// may be its own, reaped here, so answering it could go on for
+		// ever; another run's is reaped after the TTL.
+		return
+	}
+	c.store(o, e, now)
+	ch.Local = append(ch.Local, e)
+}
+
+// takeOver handles news of this agent's own name at a version it never
+// wrote: a later epoch, or a later counter in its own epoch, is an earlier
+// run of this node (whose clock was ahead, or that moved to the same epoch)
+// still remembered by the cluster. The agent moves past that epoch and
+// re-stamps its live services so they win everywhere. Versions at or
+// below its own change nothing here.
+func (c *Catalog) takeOver(v Version, now time.Time, ch *Changes) {
+	o := c.origins[c.local]
+	if v.Epoch < o.epoch || v.Epoch == o.epoch && v.Counter <= o.counter {
+		return
+	}
+	o.epoch, o.counter = v.Epoch+1, 0
 	ids := make([]string, 0, len(o.entries))
 	for id := range o.entries {
 		ids = append(ids, id)
@@ -316,7 +361,7 @@ func (c *Catalog) Merge(s Snapshot, now time.Time) Changes {
 	var ch Changes
 	for _, os := range s.Origins {
 		if os.Name == c.local {
-			c.takeOver(os.Epoch, now, &ch)
+			c.takeOver(Version{os.Epoch, os.Counter}, now, &ch)
 			continue
 		}
 		c.advanceEpoch(os.Name, c.getOrigin(os.Name), os.Epoch)
@@ -389,13 +434,17 @@ func (c *Catalog) Snapshot() Snapshot {
 	sort.Strings(names)
 	for _, n := range names {
 		o := c.origins[n]
+		if !o.reaped.IsZero() {
+			continue // a gone node, forgotten but for its epoch
+		}
 		s.Origins = append(s.Origins, OriginState{Name: n, Epoch: o.epoch, Counter: o.counter})
 		s.Entries = append(s.Entries, sortedEntries(o)...)
 	}
 	return s
 }
 
-// OriginSnapshot is a snapshot of this agent's own entries only.
+// LocalEntries lists this agent's own entries, tombstones included, sorted
+// by ID.
 func (c *Catalog) LocalEntries() []Entry {
 	return sortedEntries(c.origins[c.local])
 }
@@ -414,25 +463,30 @@ func sortedEntries(o *origin) []Entry {
 }
 
 // Reap forgets tombstones older than tombstoneTTL and everything of nodes
-// that have been dead, left or unknown for longer than nodeTTL. It changes
-// nothing a reader sees and returns how many entries it dropped.
+// that have been dead, left or unknown for longer than nodeTTL (the node
+// leaves Nodes, which moves the index; it changes nothing else a reader
+// sees). It returns how many entries it dropped.
 func (c *Catalog) Reap(now time.Time, tombstoneTTL, nodeTTL time.Duration) int {
-	dropped := 0
+	dropped, forgot := 0, false
 	for name, o := range c.origins {
-		if name != c.local {
-			n := c.nodes[name]
-			gone := n == nil || n.Status == StatusDead || n.Status == StatusLeft
-			if gone && (n == nil || now.Sub(n.StatusSince) > nodeTTL) && c.allOlder(o, now, nodeTTL) {
-				for _, r := range o.entries {
-					c.remove(o, r)
-					dropped++
-				}
-				delete(c.origins, name)
-				if n != nil {
-					delete(c.nodes, name)
-				}
-				continue
+		if name != c.local && c.gone(name, o, now, nodeTTL) {
+			had := len(o.entries) > 0
+			for _, r := range o.entries {
+				c.remove(o, r)
+				dropped++
 			}
+			_, known := c.nodes[name]
+			if known {
+				delete(c.nodes, name)
+				forgot = true
+			}
+			switch {
+			case o.reaped.IsZero() && (had || known):
+				o.reaped = now
+			case o.reaped.IsZero() || now.Sub(o.reaped) > nodeTTL:
+				delete(c.origins, name)
+			}
+			continue
 		}
 		for _, r := range o.entries {
 			if r.Deleted && now.Sub(r.changed) > tombstoneTTL {
@@ -441,7 +495,20 @@ func (c *Catalog) Reap(now time.Time, tombstoneTTL, nodeTTL time.Duration) int {
 			}
 		}
 	}
+	if forgot {
+		c.bump()
+	}
 	return dropped
+}
+
+// gone reports whether a remote origin's node has been dead, left or
+// unknown, and the origin unchanged, for longer than nodeTTL.
+func (c *Catalog) gone(name string, o *origin, now time.Time, nodeTTL time.Duration) bool {
+	n := c.nodes[name]
+	if n != nil && n.Status != StatusDead && n.Status != StatusLeft {
+		return false
+	}
+	return (n == nil || now.Sub(n.StatusSince) > nodeTTL) && c.allOlder(o, now, nodeTTL)
 }
 
 func (c *Catalog) allOlder(o *origin, now time.Time, d time.Duration) bool {

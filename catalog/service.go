@@ -1,11 +1,14 @@
 package catalog
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Service is one instance of a service, as an app registered it with its
@@ -225,10 +228,11 @@ func printable(s string) bool {
 	return true
 }
 
-// printableSpace allows spaces and any valid non-control UTF-8.
+// printableSpace allows spaces and any valid UTF-8 but control characters
+// (C0, DEL and C1).
 func printableSpace(s string) bool {
 	for _, r := range s {
-		if r < ' ' || r == 0x7f || r == '\uFFFD' {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return false
 		}
 	}
@@ -243,4 +247,13 @@ func metaKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// NodeID is the stable UUID-formatted ID of the named node, derived from its
+// name, for API fields where Consul shows a node ID.
+func NodeID(name string) string {
+	h := sha256.Sum256([]byte("shoal-node:" + name))
+	h[6] = h[6]&0x0f | 0x50 // version 5 layout: name-based
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }

@@ -50,7 +50,8 @@ func (n Node) Serving() bool { return n.Status == StatusAlive || n.Status == Sta
 // SetNode records what memberlist says of a node: its address, status and
 // the epoch in its metadata. A later epoch drops everything the node wrote
 // in earlier runs, so a node that comes back shows only what it announces
-// now. The change index moves when the node's visibility changes.
+// now. The change index moves with any change of the node, and the index of
+// each of its services with any change while it is or was served.
 func (c *Catalog) SetNode(n Node, now time.Time) {
 	old := c.nodes[n.Name]
 	wasVisible := c.visible(n.Name)
@@ -59,8 +60,17 @@ func (c *Catalog) SetNode(n Node, now time.Time) {
 		if n.Epoch > 0 && n.Epoch >= o.epoch {
 			c.advanceEpoch(n.Name, o, n.Epoch)
 		}
+		if n.Serving() {
+			o.reaped = time.Time{} // back after Reap forgot it: take its entries again
+		}
 	}
 	nn := n
+	if n.Meta != nil {
+		nn.Meta = make(map[string]string, len(n.Meta))
+		for k, v := range n.Meta {
+			nn.Meta[k] = v
+		}
+	}
 	if old != nil {
 		nn.CreateIndex = old.CreateIndex
 		nn.StatusSince = old.StatusSince
@@ -75,8 +85,10 @@ func (c *Catalog) SetNode(n Node, now time.Time) {
 		nn.StatusSince = now
 	}
 	c.nodes[n.Name] = &nn
+	// Every instance carries its node, so a change of a node that is or
+	// was served is a change of each of its services.
 	var touched []string
-	if wasVisible != c.visible(n.Name) {
+	if wasVisible || c.visible(n.Name) {
 		for _, r := range c.origins[n.Name].entries {
 			if !r.Deleted {
 				touched = append(touched, r.Service.Name)

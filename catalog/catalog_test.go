@@ -1,0 +1,1101 @@
+package catalog
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+const (
+	tombTTL = 10 * time.Minute
+	nodeTTL = time.Hour
+)
+
+func svc(id, name string, tags ...string) Service {
+	return Service{ID: id, Name: name, Port: 8080, Tags: tags, Weights: Weights{1, 1}}
+}
+
+func mustPut(t testing.TB, c *Catalog, s Service, now time.Time) Entry {
+	t.Helper()
+	e, changed, err := c.Put(s, now)
+	if err != nil {
+		t.Fatalf("Put(%+v): %v", s, err)
+	}
+	if !changed {
+		t.Fatalf("Put(%+v) changed nothing", s)
+	}
+	checkConsistency(t, c)
+	return e
+}
+
+func mustDelete(t testing.TB, c *Catalog, id string, now time.Time) Entry {
+	t.Helper()
+	e, ok := c.Delete(id, now)
+	if !ok {
+		t.Fatalf("Delete(%q) found nothing", id)
+	}
+	checkConsistency(t, c)
+	return e
+}
+
+func setNode(c *Catalog, name string, st NodeStatus, epoch uint64, now time.Time) {
+	c.SetNode(Node{Name: name, Address: "10.0.0.1", Port: 7946, Status: st, Epoch: epoch}, now)
+}
+
+func applyAll(t testing.TB, c *Catalog, now time.Time, es ...Entry) Changes {
+	t.Helper()
+	var all Changes
+	for _, e := range es {
+		ch := c.Apply(e, now)
+		checkConsistency(t, c)
+		all.Accepted = append(all.Accepted, ch.Accepted...)
+		all.Local = append(all.Local, ch.Local...)
+	}
+	return all
+}
+
+func merge(t testing.TB, c *Catalog, s Snapshot, now time.Time) Changes {
+	t.Helper()
+	ch := c.Merge(s, now)
+	checkConsistency(t, c)
+	return ch
+}
+
+// ids lists "node/id" of the instances of a service.
+func ids(c *Catalog, name string) []string {
+	var out []string
+	for _, in := range c.Instances(name) {
+		out = append(out, in.Node.Name+"/"+in.Service.ID)
+	}
+	return out
+}
+
+func wantIDs(t testing.TB, c *Catalog, name string, want ...string) {
+	t.Helper()
+	if got := ids(c, name); !slices.Equal(got, want) {
+		t.Errorf("%s: Instances(%q) = %v, want %v", c.LocalName(), name, got, want)
+	}
+}
+
+// checkConsistency checks the catalog's internal indexes against its
+// entries: byName holds exactly the live entries of all origins, every
+// remote entry is of its origin's current epoch, counters and indexes are
+// within bounds.
+func checkConsistency(t testing.TB, c *Catalog) {
+	t.Helper()
+	if c.origins[c.local] == nil {
+		t.Fatalf("%s: no local origin", c.local)
+	}
+	live := 0
+	for name, o := range c.origins {
+		for id, r := range o.entries {
+			if r.Origin != name || r.Service.ID != id {
+				t.Fatalf("%s: origin %q holds %q under %q", c.local, name, r.Origin+"/"+r.Service.ID, id)
+			}
+			if r.Version.Epoch != o.epoch {
+				t.Fatalf("%s: entry %s/%s of epoch %d under origin epoch %d", c.local, name, id, r.Version.Epoch, o.epoch)
+			}
+			if r.Version.Counter > o.counter {
+				t.Fatalf("%s: entry %s/%s counter %d above origin counter %d", c.local, name, id, r.Version.Counter, o.counter)
+			}
+			if r.createIndex > r.modifyIndex || r.modifyIndex > c.index {
+				t.Fatalf("%s: entry %s/%s indexes create %d modify %d catalog %d", c.local, name, id, r.createIndex, r.modifyIndex, c.index)
+			}
+			if r.Deleted {
+				continue
+			}
+			live++
+			if got := c.byName[r.Service.Name][key{name, id}]; got != r {
+				t.Fatalf("%s: live entry %s/%s (%s) missing from byName", c.local, name, id, r.Service.Name)
+			}
+		}
+	}
+	inIndex := 0
+	for sname, m := range c.byName {
+		if len(m) == 0 {
+			t.Fatalf("%s: byName[%q] is empty but present", c.local, sname)
+		}
+		for k, r := range m {
+			inIndex++
+			o := c.origins[k.origin]
+			if o == nil || o.entries[k.id] != r || r.Deleted || r.Service.Name != sname {
+				t.Fatalf("%s: byName[%q] holds %v that is not a live entry of that name", c.local, sname, k)
+			}
+		}
+	}
+	if live != inIndex {
+		t.Fatalf("%s: %d live entries, %d in byName", c.local, live, inIndex)
+	}
+	for sname, i := range c.names {
+		if i > c.index {
+			t.Fatalf("%s: ServiceIndex(%q) = %d above Index %d", c.local, sname, i, c.index)
+		}
+	}
+	for name, n := range c.nodes {
+		if n.Name != name || n.CreateIndex > n.ModifyIndex || n.ModifyIndex > c.index || n.CreateIndex == 0 {
+			t.Fatalf("%s: node %q: %+v (index %d)", c.local, name, *n, c.index)
+		}
+		if name != c.local && c.origins[name] == nil {
+			t.Fatalf("%s: node %q has no origin", c.local, name)
+		}
+	}
+}
+
+func TestPutAndLocalServices(t *testing.T) {
+	c := New("a", 7)
+	if got := c.LocalServices(); len(got) != 0 {
+		t.Fatalf("LocalServices of a new catalog = %v", got)
+	}
+	e1 := mustPut(t, c, Service{Name: "web", Port: 80}, t0)
+	want1 := Entry{Origin: "a", Version: Version{7, 1},
+		Service: Service{ID: "web", Name: "web", Port: 80, Weights: Weights{1, 1}}}
+	if !reflect.DeepEqual(e1, want1) {
+		t.Errorf("Put = %+v, want %+v", e1, want1)
+	}
+	e2 := mustPut(t, c, svc("db-2", "db"), t0)
+	e3 := mustPut(t, c, svc("db-1", "db"), t0)
+	if e2.Version != (Version{7, 2}) || e3.Version != (Version{7, 3}) {
+		t.Errorf("versions %v %v, want counters 2 and 3 of epoch 7", e2.Version, e3.Version)
+	}
+	var got []string
+	for _, s := range c.LocalServices() {
+		got = append(got, s.ID)
+	}
+	if want := []string{"db-1", "db-2", "web"}; !slices.Equal(got, want) {
+		t.Errorf("LocalServices IDs = %v, want %v", got, want)
+	}
+	if s, ok := c.LocalService("db-2"); !ok || !reflect.DeepEqual(s, svc("db-2", "db")) {
+		t.Errorf("LocalService(db-2) = %+v, %v", s, ok)
+	}
+	if _, ok := c.LocalService("nope"); ok {
+		t.Error("LocalService(nope) found something")
+	}
+	wantIDs(t, c, "db", "a/db-1", "a/db-2") // the local node is served without SetNode
+	if got := c.LocalEntries(); len(got) != 3 || got[0].Service.ID != "db-1" {
+		t.Errorf("LocalEntries = %+v", got)
+	}
+
+	// A change is a new version; the instance keeps its create index.
+	before := c.Instances("web")[0]
+	e4 := mustPut(t, c, Service{Name: "web", Port: 81}, t0)
+	if e4.Version != (Version{7, 4}) {
+		t.Errorf("changed Put version = %v, want {7 4}", e4.Version)
+	}
+	after := c.Instances("web")[0]
+	if after.Service.Port != 81 || after.CreateIndex != before.CreateIndex || after.ModifyIndex <= before.ModifyIndex {
+		t.Errorf("after update: %+v (before %+v)", after, before)
+	}
+}
+
+func TestPutIdenticalChangesNothing(t *testing.T) {
+	c := New("a", 1)
+	s := Service{Name: "web", Port: 80, Tags: []string{"x", "y"}, Meta: map[string]string{"k": "v"}}
+	e := mustPut(t, c, s, t0)
+	mustPut(t, c, svc("db", "db"), t0)
+	idx, sidx, entries := c.Index(), c.ServiceIndex("web"), c.Entries()
+
+	// Same service, spelled with and without the defaults Normalize fills.
+	for _, again := range []Service{s, {ID: "web", Name: "web", Port: 80, Tags: []string{"x", "y"},
+		Meta: map[string]string{"k": "v"}, Weights: Weights{1, 1}}} {
+		got, changed, err := c.Put(again, t0.Add(time.Minute))
+		if err != nil || changed {
+			t.Fatalf("identical Put = %v, changed %v", err, changed)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Errorf("identical Put returned %+v, want the stored %+v", got, e)
+		}
+	}
+	if c.Index() != idx || c.ServiceIndex("web") != sidx || !reflect.DeepEqual(c.Entries(), entries) {
+		t.Errorf("identical Put moved the catalog: index %d→%d, service index %d→%d", idx, c.Index(), sidx, c.ServiceIndex("web"))
+	}
+	// Tag order matters: it is kept.
+	if _, changed, _ := c.Put(Service{Name: "web", Port: 80, Tags: []string{"y", "x"}, Meta: map[string]string{"k": "v"}}, t0); !changed {
+		t.Error("reordered tags were taken as identical")
+	}
+}
+
+func TestPutInvalidChangesNothing(t *testing.T) {
+	c := New("a", 1)
+	mustPut(t, c, svc("web", "web"), t0)
+	idx, entries := c.Index(), c.Entries()
+	bad := svc("web", "web")
+	bad.Port = 0
+	_, changed, err := c.Put(bad, t0)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "Port" || changed {
+		t.Fatalf("Put(port 0) = %v, %v; want a Port FieldError", err, changed)
+	}
+	if c.Index() != idx || !reflect.DeepEqual(c.Entries(), entries) {
+		t.Error("a rejected Put changed the catalog")
+	}
+}
+
+func TestPutDoesNotShareCallerValues(t *testing.T) {
+	c := New("a", 1)
+	s := svc("web", "web", "a")
+	s.Meta = map[string]string{"k": "v"}
+	mustPut(t, c, s, t0)
+	s.Tags[0] = "changed"
+	s.Meta["k"] = "changed"
+	got, _ := c.LocalService("web")
+	if got.Tags[0] != "a" || got.Meta["k"] != "v" {
+		t.Errorf("the catalog shares the caller's tags or meta: %+v", got)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	c := New("a", 3)
+	mustPut(t, c, svc("web-1", "web"), t0)
+	mustPut(t, c, svc("web-2", "web"), t0)
+	createIdx := c.Instances("web")[1].CreateIndex
+	sidx := c.ServiceIndex("web")
+
+	tomb := mustDelete(t, c, "web-2", t0)
+	want := Entry{Origin: "a", Version: Version{3, 3}, Deleted: true, Service: Service{ID: "web-2", Name: "web"}}
+	if !reflect.DeepEqual(tomb, want) {
+		t.Errorf("Delete = %+v, want %+v", tomb, want)
+	}
+	if _, ok := c.LocalService("web-2"); ok {
+		t.Error("LocalService finds a deleted service")
+	}
+	if got := c.LocalServices(); len(got) != 1 || got[0].ID != "web-1" {
+		t.Errorf("LocalServices = %+v", got)
+	}
+	wantIDs(t, c, "web", "a/web-1")
+	if c.ServiceIndex("web") <= sidx {
+		t.Error("Delete did not move ServiceIndex")
+	}
+	if es := c.Entries(); len(es) != 2 || !es[1].Deleted {
+		t.Errorf("Entries = %+v, want the tombstone kept", es)
+	}
+	if _, ok := c.Delete("web-2", t0); ok {
+		t.Error("second Delete of the same ID reported ok")
+	}
+	if _, ok := c.Delete("nope", t0); ok {
+		t.Error("Delete of an unknown ID reported ok")
+	}
+
+	mustDelete(t, c, "web-1", t0)
+	if _, ok := c.Services()["web"]; ok {
+		t.Error("Services lists a service with no instance left")
+	}
+	if got := c.Instances("web"); len(got) != 0 {
+		t.Errorf("Instances = %+v", got)
+	}
+
+	// Registering again after a delete is a new instance.
+	e := mustPut(t, c, svc("web-2", "web"), t0)
+	if e.Version != (Version{3, 5}) {
+		t.Errorf("re-registration version = %v", e.Version)
+	}
+	if in := c.Instances("web"); len(in) != 1 || in[0].CreateIndex <= createIdx {
+		t.Errorf("re-registered instance %+v keeps the old create index %d", in, createIdx)
+	}
+}
+
+func TestApply(t *testing.T) {
+	a, r := New("a", 5), New("r", 1)
+	setNode(r, "a", StatusAlive, 5, t0)
+	e1 := mustPut(t, a, svc("web", "web"), t0)
+	ch := applyAll(t, r, t0, e1)
+	if len(ch.Accepted) != 1 || !reflect.DeepEqual(ch.Accepted[0], e1) || len(ch.Local) != 0 {
+		t.Errorf("Apply = %+v", ch)
+	}
+	wantIDs(t, r, "web", "a/web")
+	if ch := applyAll(t, r, t0, e1); !ch.Empty() {
+		t.Errorf("duplicate Apply = %+v, want nothing", ch)
+	}
+	e2 := mustPut(t, a, Service{ID: "web", Name: "web", Port: 9}, t0)
+	applyAll(t, r, t0, e2)
+	if ch := applyAll(t, r, t0, e1); !ch.Empty() {
+		t.Errorf("Apply of an older version = %+v, want nothing", ch)
+	}
+	if in := r.Instances("web"); len(in) != 1 || in[0].Service.Port != 9 || in[0].Version != e2.Version {
+		t.Errorf("Instances = %+v", in)
+	}
+	// The catalog keeps its own copy of what it is given.
+	e3 := mustPut(t, a, svc("db", "db", "x"), t0)
+	applyAll(t, r, t0, e3)
+	e3.Service.Tags[0] = "changed"
+	if in := r.Instances("db"); in[0].Service.Tags[0] != "x" {
+		t.Errorf("Apply shares the entry's tags: %+v", in[0].Service)
+	}
+}
+
+// Invariant 3: a deregistered service stays gone.
+func TestNoResurrection(t *testing.T) {
+	a, b, lag := New("a", 10), New("b", 20), New("lag", 30)
+	for _, c := range []*Catalog{a, b, lag} {
+		for _, n := range []string{"a", "b", "lag"} {
+			setNode(c, n, StatusAlive, 0, t0)
+		}
+	}
+	web := mustPut(t, a, svc("web", "web"), t0)
+	applyAll(t, b, t0, web)
+	applyAll(t, lag, t0, web)
+	old := b.Snapshot() // taken before the deregistration
+
+	now := t0.Add(time.Minute)
+	tomb := mustDelete(t, a, "web", now)
+	applyAll(t, b, now, tomb)
+	wantIDs(t, b, "web")
+
+	// Old copies arriving later change nothing while the tombstone lives.
+	if ch := merge(t, b, old, now); !ch.Empty() {
+		t.Errorf("merging a snapshot from before the delete = %+v", ch)
+	}
+	if ch := merge(t, b, lag.Snapshot(), now); !ch.Empty() {
+		t.Errorf("merging the lagging node's snapshot = %+v", ch)
+	}
+	if ch := applyAll(t, b, now, web); !ch.Empty() {
+		t.Errorf("Apply of the old entry = %+v", ch)
+	}
+	wantIDs(t, b, "web")
+	if es := b.Entries(); len(es) != 1 || !es[0].Deleted {
+		t.Fatalf("b's entries = %+v, want just the tombstone", es)
+	}
+
+	// The tombstone outlives its TTL, no longer.
+	if n := b.Reap(now.Add(tombTTL), tombTTL, nodeTTL); n != 0 {
+		t.Errorf("Reap at the TTL dropped %d", n)
+	}
+	later := now.Add(tombTTL + time.Second)
+	idx := b.Index()
+	if n := b.Reap(later, tombTTL, nodeTTL); n != 1 {
+		t.Errorf("Reap after the TTL dropped %d, want 1", n)
+	}
+	checkConsistency(t, b)
+	if b.Index() != idx {
+		t.Error("reaping a tombstone moved the index")
+	}
+	if n := a.Reap(later, tombTTL, nodeTTL); n != 1 {
+		t.Errorf("origin's Reap dropped %d, want 1", n)
+	}
+	checkConsistency(t, a)
+	if es := b.Entries(); len(es) != 0 {
+		t.Errorf("entries after reaping = %+v", es)
+	}
+
+	// The lagging node, away longer than the TTL, pushes its live copy back.
+	merge(t, b, lag.Snapshot(), later)
+	wantIDs(t, b, "web", "a/web")
+	// The origin's own snapshot is complete for its section: the copy goes.
+	ch := merge(t, b, a.Snapshot(), later)
+	wantIDs(t, b, "web")
+	if len(ch.Accepted) != 1 || !ch.Accepted[0].Deleted || ch.Accepted[0].Service.ID != "web" {
+		t.Errorf("sweep Changes = %+v, want a tombstone for web to gossip", ch)
+	}
+	// The sweep's tombstone reaches the lagging node too, and so does the
+	// origin's snapshot.
+	applyAll(t, lag, later, ch.Accepted...)
+	wantIDs(t, lag, "web")
+	lag2 := New("lag2", 1)
+	setNode(lag2, "a", StatusAlive, 0, t0)
+	applyAll(t, lag2, t0, web)
+	merge(t, lag2, a.Snapshot(), later)
+	wantIDs(t, lag2, "web")
+
+	// The origin keeps its epoch when its own entries come back: the
+	// sweep's tombstone changes nothing, and an old live copy of what it
+	// deleted is answered with a fresh tombstone to gossip.
+	if ch := merge(t, a, lag2.Snapshot(), later); !ch.Empty() {
+		t.Errorf("origin merging its own swept entry: %+v", ch)
+	}
+	ch = applyAll(t, a, later, web)
+	want := []Entry{{Origin: "a", Version: Version{10, 3}, Deleted: true, Service: Service{ID: "web", Name: "web"}}}
+	if !reflect.DeepEqual(ch.Local, want) || len(ch.Accepted) != 0 || a.LocalEpoch() != 10 || len(a.LocalServices()) != 0 {
+		t.Errorf("origin given its own deleted entry: %+v, epoch %d, services %v", ch, a.LocalEpoch(), a.LocalServices())
+	}
+	lag3 := New("lag3", 1)
+	setNode(lag3, "a", StatusAlive, 0, t0)
+	applyAll(t, lag3, later, web)
+	applyAll(t, lag3, later, ch.Local...)
+	wantIDs(t, lag3, "web")
+}
+
+// Two runs of one name that both took over from the same earlier epoch
+// share an epoch; the live run overrides whatever the other one wrote.
+func TestOwnEntriesOfAnotherRun(t *testing.T) {
+	first := New("a", 5)
+	old := mustPut(t, first, svc("old", "old"), t0)
+
+	runA := New("a", 1) // dies after it took over
+	mustPut(t, runA, svc("p", "p"), t0)
+	chA := applyAll(t, runA, t0, old)
+	sA := mustPut(t, runA, Service{ID: "s", Name: "s", Port: 1}, t0) // {6, 2}
+	if runA.LocalEpoch() != 6 || sA.Version != (Version{6, 2}) {
+		t.Fatalf("run A: epoch %d, %v", runA.LocalEpoch(), sA.Version)
+	}
+
+	runB := New("a", 2) // the live run
+	mustPut(t, runB, svc("q", "q"), t0)
+	mustPut(t, runB, Service{ID: "s", Name: "s", Port: 2}, t0)
+	mustPut(t, runB, svc("z", "z"), t0)
+	chB := applyAll(t, runB, t0, old)
+	if runB.LocalEpoch() != 6 || len(chB.Local) != 3 {
+		t.Fatalf("run B: epoch %d, %+v", runB.LocalEpoch(), chB)
+	}
+
+	r := New("r", 1)
+	setNode(r, "a", StatusAlive, 0, t0)
+	applyAll(t, r, t0, chA.Local...)
+	applyAll(t, r, t0, sA)
+	applyAll(t, r, t0, chB.Local...)
+	// r holds run A's p (6.1) and s (6.2; run B's s has the same version
+	// and so is refused), and run B's q and z.
+	wantIDs(t, r, "p", "a/p")
+
+	ch := merge(t, runB, r.Snapshot(), t0)
+	if runB.LocalEpoch() != 6 || len(ch.Accepted) != 0 {
+		t.Fatalf("run B: epoch %d, %+v", runB.LocalEpoch(), ch)
+	}
+	var got []string
+	for _, e := range ch.Local {
+		got = append(got, e.Service.ID+map[bool]string{true: "-", false: "+"}[e.Deleted])
+	}
+	if want := []string{"p-", "s+"}; !slices.Equal(got, want) {
+		t.Errorf("run B answered %v, want %v", got, want)
+	}
+	applyAll(t, r, t0, ch.Local...)
+	wantIDs(t, r, "p")
+	wantIDs(t, r, "q", "a/q")
+	if in := r.Instances("s"); len(in) != 1 || in[0].Service.Port != 2 {
+		t.Errorf("Instances(s) = %+v, want run B's", in)
+	}
+	if ch := merge(t, runB, r.Snapshot(), t0); !ch.Empty() {
+		t.Errorf("second exchange: %+v", ch)
+	}
+}
+
+func TestSweepLeavesNewerAndOtherEpochs(t *testing.T) {
+	a, r := New("a", 10), New("r", 1)
+	setNode(r, "a", StatusAlive, 0, t0)
+	applyAll(t, r, t0, mustPut(t, a, svc("web", "web"), t0))
+	snap := a.Snapshot() // counter 1
+	db := mustPut(t, a, svc("db", "db"), t0)
+	applyAll(t, r, t0, db) // counter 2: newer than the snapshot
+	if ch := merge(t, r, snap, t0); !ch.Empty() {
+		t.Errorf("a stale snapshot of the origin swept %+v", ch)
+	}
+	wantIDs(t, r, "db", "a/db")
+
+	// A snapshot of a lower epoch than the receiver knows sweeps nothing.
+	old := New("a", 5).Snapshot()
+	if ch := merge(t, r, old, t0); !ch.Empty() {
+		t.Errorf("an old-epoch snapshot swept %+v", ch)
+	}
+	wantIDs(t, r, "web", "a/web")
+
+	// Only the sender's own section is authoritative.
+	c := New("c", 3)
+	setNode(r, "c", StatusAlive, 0, t0)
+	applyAll(t, r, t0, mustPut(t, c, svc("api", "api"), t0))
+	s := a.Snapshot()
+	s.Origins = append(s.Origins, OriginState{Name: "c", Epoch: 3, Counter: 9})
+	if ch := merge(t, r, s, t0); !ch.Empty() {
+		t.Errorf("a's snapshot swept entries of c: %+v", ch)
+	}
+	wantIDs(t, r, "api", "c/api")
+}
+
+// Invariant 4: a restarted origin is not outvoted by its older self.
+func TestRestartDropsOldEntries(t *testing.T) {
+	setup := func(t *testing.T) (r *Catalog, old []Entry, oldSnap Snapshot) {
+		a1 := New("a", 100)
+		old = []Entry{mustPut(t, a1, svc("web", "web"), t0), mustPut(t, a1, svc("db", "db"), t0)}
+		old = append(old, mustDelete(t, a1, "db", t0), mustPut(t, a1, svc("db", "db"), t0))
+		r = New("r", 1)
+		setNode(r, "a", StatusAlive, 100, t0)
+		applyAll(t, r, t0, old...)
+		wantIDs(t, r, "web", "a/web")
+		wantIDs(t, r, "db", "a/db")
+		return r, old, a1.Snapshot()
+	}
+	after := func(t *testing.T, r *Catalog, old []Entry, oldSnap Snapshot, want ...string) {
+		t.Helper()
+		wantIDs(t, r, "web")
+		wantIDs(t, r, "db")
+		for _, e := range r.Entries() {
+			if e.Origin == "a" && e.Version.Epoch != 200 {
+				t.Errorf("entry of the old run kept: %+v", e)
+			}
+		}
+		// Older-epoch entries arriving afterwards are refused.
+		if ch := applyAll(t, r, t0, old...); !ch.Empty() {
+			t.Errorf("old entries accepted: %+v", ch)
+		}
+		if ch := merge(t, r, oldSnap, t0); !ch.Empty() {
+			t.Errorf("old snapshot accepted: %+v", ch)
+		}
+		wantIDs(t, r, "web")
+		wantIDs(t, r, "api", want...)
+	}
+
+	t.Run("entry", func(t *testing.T) {
+		r, old, oldSnap := setup(t)
+		a2 := New("a", 200)
+		sidx := r.ServiceIndex("web")
+		applyAll(t, r, t0, mustPut(t, a2, svc("api", "api"), t0))
+		if r.ServiceIndex("web") <= sidx {
+			t.Error("dropping web did not move its ServiceIndex")
+		}
+		after(t, r, old, oldSnap, "a/api")
+	})
+	t.Run("node meta", func(t *testing.T) {
+		r, old, oldSnap := setup(t)
+		sidx := r.ServiceIndex("db")
+		setNode(r, "a", StatusAlive, 200, t0)
+		checkConsistency(t, r)
+		if r.ServiceIndex("db") <= sidx {
+			t.Error("dropping db did not move its ServiceIndex")
+		}
+		after(t, r, old, oldSnap)
+	})
+	t.Run("node meta while dead", func(t *testing.T) {
+		r, old, oldSnap := setup(t)
+		setNode(r, "a", StatusDead, 100, t0)
+		setNode(r, "a", StatusAlive, 200, t0)
+		checkConsistency(t, r)
+		after(t, r, old, oldSnap)
+	})
+	t.Run("snapshot origin state", func(t *testing.T) {
+		r, old, oldSnap := setup(t)
+		merge(t, r, Snapshot{From: "x", Origins: []OriginState{{Name: "a", Epoch: 200}}}, t0)
+		after(t, r, old, oldSnap)
+	})
+	t.Run("snapshot of the restarted origin", func(t *testing.T) {
+		r, old, oldSnap := setup(t)
+		a2 := New("a", 200)
+		mustPut(t, a2, svc("api", "api"), t0)
+		merge(t, r, a2.Snapshot(), t0)
+		after(t, r, old, oldSnap, "a/api")
+	})
+}
+
+func TestTakeOver(t *testing.T) {
+	// A previous run of "a" had a clock ahead: epoch 200. The new run is 100.
+	a1 := New("a", 200)
+	web := mustPut(t, a1, svc("web", "web"), t0)
+	gone := mustPut(t, a1, svc("gone", "gone"), t0)
+	r := New("r", 1)
+	setNode(r, "a", StatusAlive, 0, t0)
+	applyAll(t, r, t0, web, gone)
+
+	t.Run("snapshot", func(t *testing.T) {
+		r := cloneCatalog(t, r, "r")
+		a2 := New("a", 100)
+		db := mustPut(t, a2, svc("db", "db"), t0)
+		mustPut(t, a2, svc("x", "x"), t0)
+		mustDelete(t, a2, "x", t0)
+		if ch := applyAll(t, r, t0, db); !ch.Empty() {
+			t.Fatalf("the cluster took the new run's lower epoch: %+v", ch)
+		}
+		ch := merge(t, a2, r.Snapshot(), t0)
+		if a2.LocalEpoch() <= 200 {
+			t.Fatalf("LocalEpoch = %d, want past 200", a2.LocalEpoch())
+		}
+		if len(ch.Accepted) != 0 || len(ch.Local) != 1 || ch.Local[0].Service.ID != "db" ||
+			ch.Local[0].Version.Epoch != a2.LocalEpoch() || ch.Local[0].Origin != "a" {
+			t.Fatalf("Changes = %+v, want db re-stamped in Local", ch)
+		}
+		if got := a2.LocalServices(); len(got) != 1 || got[0].ID != "db" {
+			t.Errorf("LocalServices = %+v, want only db (the old run's are not adopted)", got)
+		}
+		if es := a2.LocalEntries(); len(es) != 1 {
+			t.Errorf("LocalEntries = %+v, want the re-stamped db only", es)
+		}
+		wantIDs(t, a2, "web")
+		// Receivers of the re-stamped entries drop the old run's.
+		applyAll(t, r, t0, ch.Local...)
+		wantIDs(t, r, "web")
+		wantIDs(t, r, "gone")
+		wantIDs(t, r, "db", "a/db")
+		// Echoes of its own entries change nothing now.
+		epoch := a2.LocalEpoch()
+		if ch := merge(t, a2, r.Snapshot(), t0); !ch.Empty() || a2.LocalEpoch() != epoch {
+			t.Errorf("echoed snapshot: %+v, epoch %d→%d", ch, epoch, a2.LocalEpoch())
+		}
+		// New writes are in the new epoch.
+		e := mustPut(t, a2, svc("api", "api"), t0)
+		if e.Version.Epoch != epoch {
+			t.Errorf("Put after take-over in epoch %d, want %d", e.Version.Epoch, epoch)
+		}
+	})
+	t.Run("entry", func(t *testing.T) {
+		a3 := New("a", 100)
+		mustPut(t, a3, svc("x", "x"), t0)
+		ch := applyAll(t, a3, t0, web)
+		if a3.LocalEpoch() <= 200 || len(ch.Local) != 1 || ch.Local[0].Service.ID != "x" || len(ch.Accepted) != 0 {
+			t.Errorf("Apply of own later-epoch entry: epoch %d, %+v", a3.LocalEpoch(), ch)
+		}
+	})
+	t.Run("origin state only", func(t *testing.T) {
+		a4 := New("a", 100)
+		ch := merge(t, a4, Snapshot{From: "r", Origins: []OriginState{{Name: "a", Epoch: 200, Counter: 2}}}, t0)
+		if a4.LocalEpoch() <= 200 || !ch.Empty() {
+			t.Errorf("epoch %d, %+v", a4.LocalEpoch(), ch)
+		}
+	})
+	t.Run("same epoch, later counter", func(t *testing.T) {
+		// Two runs with the same epoch: the cluster has writes of that epoch
+		// this run never made.
+		a5 := New("a", 200)
+		mustPut(t, a5, svc("x", "x"), t0)
+		ch := applyAll(t, a5, t0, gone) // {200, 2}
+		if a5.LocalEpoch() <= 200 || len(ch.Local) != 1 {
+			t.Errorf("epoch %d, %+v", a5.LocalEpoch(), ch)
+		}
+	})
+	t.Run("echo", func(t *testing.T) {
+		a6 := New("a", 200)
+		e1 := mustPut(t, a6, svc("x", "x"), t0)
+		e2 := mustPut(t, a6, svc("y", "y"), t0)
+		r := New("r", 1)
+		applyAll(t, r, t0, e1, e2)
+		idx := a6.Index()
+		ch := applyAll(t, a6, t0, e1, e2)
+		ch2 := merge(t, a6, r.Snapshot(), t0)
+		if !ch.Empty() || !ch2.Empty() || a6.LocalEpoch() != 200 || a6.Index() != idx {
+			t.Errorf("own current entries echoed back: %+v %+v, epoch %d, index %d→%d", ch, ch2, a6.LocalEpoch(), idx, a6.Index())
+		}
+	})
+	t.Run("older epoch", func(t *testing.T) {
+		a7 := New("a", 300)
+		if ch := applyAll(t, a7, t0, web); !ch.Empty() || a7.LocalEpoch() != 300 {
+			t.Errorf("own older entry: %+v, epoch %d", ch, a7.LocalEpoch())
+		}
+	})
+}
+
+// cloneCatalog builds a catalog named local holding c's entries and nodes.
+func cloneCatalog(t testing.TB, c *Catalog, local string) *Catalog {
+	t.Helper()
+	n := New(local, c.LocalEpoch())
+	for _, node := range c.Nodes() {
+		n.SetNode(node, t0)
+	}
+	s := c.Snapshot()
+	s.From = ""
+	merge(t, n, s, t0)
+	return n
+}
+
+// Invariant 5: liveness filters the view.
+func TestLiveness(t *testing.T) {
+	r := New("r", 1)
+	b := New("b", 5)
+	web := mustPut(t, b, svc("web", "web", "v1"), t0)
+	applyAll(t, r, t0, web)
+	// Unknown nodes are hidden.
+	wantIDs(t, r, "web")
+	if _, ok := r.Services()["web"]; ok {
+		t.Error("Services lists a service of an unknown node")
+	}
+	// Nodes in memberlist's unknown state are hidden too.
+	setNode(r, "b", StatusUnknown, 5, t0)
+	wantIDs(t, r, "web")
+
+	for _, st := range []NodeStatus{StatusAlive, StatusSuspect} {
+		setNode(r, "b", st, 5, t0)
+		wantIDs(t, r, "web", "b/web")
+		if tags, ok := r.Services()["web"]; !ok || !slices.Equal(tags, []string{"v1"}) {
+			t.Errorf("%v: Services = %v", st, r.Services())
+		}
+	}
+	for _, st := range []NodeStatus{StatusDead, StatusLeft} {
+		setNode(r, "b", StatusAlive, 5, t0)
+		sidx := r.ServiceIndex("web")
+		setNode(r, "b", st, 5, t0)
+		checkConsistency(t, r)
+		wantIDs(t, r, "web")
+		if _, ok := r.Services()["web"]; ok {
+			t.Errorf("%v: Services still lists web", st)
+		}
+		if r.ServiceIndex("web") <= sidx {
+			t.Errorf("%v: ServiceIndex did not move", st)
+		}
+		if n, ok := r.Node("b"); !ok || n.Status != st || n.Serving() {
+			t.Errorf("Node(b) = %+v, %v", n, ok)
+		}
+		sidx = r.ServiceIndex("web")
+		setNode(r, "b", StatusAlive, 5, t0)
+		wantIDs(t, r, "web", "b/web")
+		if r.ServiceIndex("web") <= sidx {
+			t.Errorf("alive after %v: ServiceIndex did not move", st)
+		}
+	}
+
+	// Changes of a hidden node are kept, hidden, and shown when it is back.
+	setNode(r, "b", StatusDead, 5, t0)
+	applyAll(t, r, t0, mustPut(t, b, svc("web2", "web"), t0))
+	wantIDs(t, r, "web")
+	setNode(r, "b", StatusAlive, 5, t0)
+	wantIDs(t, r, "web", "b/web", "b/web2")
+
+	// The local node is always served.
+	mustPut(t, r, svc("web", "web"), t0)
+	setNode(r, "r", StatusDead, 1, t0)
+	wantIDs(t, r, "web", "b/web", "b/web2", "r/web")
+}
+
+func TestSetNode(t *testing.T) {
+	c := New("r", 1)
+	now := t0
+	setNode(c, "b", StatusAlive, 5, now)
+	checkConsistency(t, c)
+	n, ok := c.Node("b")
+	if !ok || n.Status != StatusAlive || n.Epoch != 5 || !n.StatusSince.Equal(now) || n.CreateIndex == 0 || n.CreateIndex != n.ModifyIndex {
+		t.Fatalf("Node(b) = %+v, %v", n, ok)
+	}
+	idx := c.Index()
+	setNode(c, "b", StatusAlive, 5, now.Add(time.Minute)) // identical
+	if c.Index() != idx {
+		t.Error("an identical SetNode moved the index")
+	}
+	c.SetNode(Node{Name: "b", Address: "10.0.0.2", Port: 7946, Status: StatusAlive, Epoch: 5}, now.Add(time.Minute))
+	n2, _ := c.Node("b")
+	if c.Index() <= idx || n2.ModifyIndex != c.Index() || n2.CreateIndex != n.CreateIndex || !n2.StatusSince.Equal(now) {
+		t.Errorf("after an address change: %+v, index %d", n2, c.Index())
+	}
+	setNode(c, "b", StatusDead, 5, now.Add(2*time.Minute))
+	if n3, _ := c.Node("b"); !n3.StatusSince.Equal(now.Add(2 * time.Minute)) {
+		t.Errorf("StatusSince = %v after a status change", n3.StatusSince)
+	}
+	meta := map[string]string{"dc": "one"}
+	c.SetNode(Node{Name: "a", Status: StatusAlive, Meta: meta}, now)
+	meta["dc"] = "changed"
+	if n, _ := c.Node("a"); n.Meta["dc"] != "one" {
+		t.Errorf("the catalog shares the caller's node meta: %v", n.Meta)
+	}
+	var names []string
+	for _, n := range c.Nodes() {
+		names = append(names, n.Name)
+	}
+	if !slices.Equal(names, []string{"a", "b"}) {
+		t.Errorf("Nodes = %v", names)
+	}
+	if _, ok := c.Node("zz"); ok {
+		t.Error("Node(zz) found")
+	}
+	checkConsistency(t, c)
+}
+
+func TestIndex(t *testing.T) {
+	r := New("r", 1)
+	b := New("b", 5)
+	setNode(r, "b", StatusAlive, 5, t0)
+	last := r.Index()
+	step := func(what string) {
+		t.Helper()
+		checkConsistency(t, r)
+		if r.Index() < last {
+			t.Fatalf("%s: Index went back %d→%d", what, last, r.Index())
+		}
+		last = r.Index()
+		for name := range r.names {
+			if r.ServiceIndex("never-seen") < r.ServiceIndex(name) {
+				t.Fatalf("%s: ServiceIndex of an unknown name below that of %q", what, name)
+			}
+		}
+		if r.ServiceIndex("never-seen") != r.Index() {
+			t.Fatalf("%s: ServiceIndex of an unknown name %d, Index %d", what, r.ServiceIndex("never-seen"), r.Index())
+		}
+	}
+	mustPut(t, r, svc("web-1", "web"), t0)
+	step("put web")
+	web, db := r.ServiceIndex("web"), r.ServiceIndex("db")
+	if web != r.Index() {
+		t.Errorf("ServiceIndex(web) = %d after its change, Index %d", web, r.Index())
+	}
+
+	mustPut(t, r, svc("db-1", "db"), t0)
+	step("put db")
+	if r.ServiceIndex("web") != web {
+		t.Error("a db change moved ServiceIndex(web)")
+	}
+	if r.ServiceIndex("db") <= db {
+		t.Error("ServiceIndex(db) did not move")
+	}
+
+	applyAll(t, r, t0, mustPut(t, b, svc("web-2", "web"), t0))
+	step("remote web")
+	if r.ServiceIndex("web") <= web {
+		t.Error("a remote web instance did not move ServiceIndex(web)")
+	}
+	web = r.ServiceIndex("web")
+
+	// A service renamed under the same ID moves both names.
+	db = r.ServiceIndex("db")
+	mustPut(t, r, svc("db-1", "cache"), t0)
+	step("rename")
+	if r.ServiceIndex("db") <= db || r.ServiceIndex("cache") <= db {
+		t.Error("a rename did not move both names")
+	}
+	wantIDs(t, r, "db")
+	wantIDs(t, r, "cache", "r/db-1")
+	if r.ServiceIndex("web") != web {
+		t.Error("the rename moved ServiceIndex(web)")
+	}
+
+	// Changes of a hidden node are invisible in the service.
+	setNode(r, "c", StatusDead, 0, t0)
+	step("node c")
+	c := New("c", 9)
+	applyAll(t, r, t0, mustPut(t, c, svc("web-3", "web"), t0))
+	step("hidden web")
+	if r.ServiceIndex("web") != web {
+		t.Error("a hidden node's web instance moved ServiceIndex(web)")
+	}
+	// A node without instances of web leaves it alone.
+	setNode(r, "d", StatusAlive, 0, t0)
+	step("node d")
+	setNode(r, "c", StatusAlive, 0, t0)
+	step("node c alive")
+	if r.ServiceIndex("web") <= web {
+		t.Error("a node with web instances coming alive did not move ServiceIndex(web)")
+	}
+	web = r.ServiceIndex("web")
+	// A node's address is part of every instance it serves.
+	r.SetNode(Node{Name: "c", Address: "10.9.9.9", Status: StatusAlive}, t0)
+	step("node c address")
+	if r.ServiceIndex("web") <= web {
+		t.Error("a node address change did not move ServiceIndex of its services")
+	}
+	if in := r.Instances("web"); in[1].Node.Address != "10.9.9.9" || in[1].ModifyIndex > r.ServiceIndex("web") {
+		t.Errorf("Instances = %+v", in)
+	}
+
+	// Reaping changes nothing a reader sees of services.
+	mustDelete(t, r, "web-1", t0)
+	step("delete")
+	web = r.ServiceIndex("web")
+	r.Reap(t0.Add(tombTTL+time.Second), tombTTL, nodeTTL)
+	step("reap")
+	if r.ServiceIndex("web") != web {
+		t.Error("Reap moved ServiceIndex(web)")
+	}
+}
+
+func TestReapNodes(t *testing.T) {
+	r := New("r", 1)
+	b, c := New("b", 5), New("c", 6)
+	setNode(r, "b", StatusAlive, 5, t0)
+	setNode(r, "c", StatusAlive, 6, t0)
+	applyAll(t, r, t0, mustPut(t, b, svc("web-b", "web"), t0), mustPut(t, c, svc("web-c", "web"), t0))
+	tomb := mustPut(t, b, svc("x", "x"), t0)
+	applyAll(t, r, t0, tomb, mustDelete(t, b, "x", t0))
+	mustPut(t, r, svc("web-r", "web"), t0)
+	setNode(r, "r", StatusAlive, 1, t0)
+
+	dead := t0.Add(time.Minute)
+	setNode(r, "b", StatusDead, 5, dead)
+	// An unknown origin: entries but no node.
+	u := New("u", 2)
+	applyAll(t, r, dead, mustPut(t, u, svc("web-u", "web"), t0))
+
+	if n := r.Reap(dead.Add(nodeTTL), tombTTL, nodeTTL); n != 1 { // b's tombstone only
+		t.Errorf("Reap before the node TTL dropped %d, want 1", n)
+	}
+	checkConsistency(t, r)
+	if _, ok := r.Node("b"); !ok {
+		t.Fatal("b reaped before its TTL")
+	}
+
+	idx := r.Index()
+	web := r.ServiceIndex("web")
+	late := dead.Add(nodeTTL + time.Second)
+	if n := r.Reap(late, tombTTL, nodeTTL); n != 2 { // b's web-b and u's web-u
+		t.Errorf("Reap after the node TTL dropped %d, want 2", n)
+	}
+	checkConsistency(t, r)
+	if _, ok := r.Node("b"); ok {
+		t.Error("dead node b not forgotten")
+	}
+	if r.ServiceIndex("web") != web {
+		t.Error("reaping hidden instances moved ServiceIndex(web)")
+	}
+	if r.Index() <= idx {
+		t.Error("forgetting node b (gone from Nodes) did not move the index")
+	}
+	for _, e := range r.Entries() {
+		if e.Origin == "b" || e.Origin == "u" {
+			t.Errorf("entry of a reaped node kept: %+v", e)
+		}
+	}
+	wantIDs(t, r, "web", "c/web-c", "r/web-r")
+	if _, ok := r.Node("c"); !ok {
+		t.Error("alive node c reaped")
+	}
+	// Nothing left to reap.
+	if n := r.Reap(late.Add(24*time.Hour), tombTTL, nodeTTL); n != 0 {
+		t.Errorf("a second Reap dropped %d", n)
+	}
+}
+
+func TestReapKeepsRecentEntriesOfGoneNodes(t *testing.T) {
+	r := New("r", 1)
+	setNode(r, "b", StatusLeft, 5, t0)
+	late := t0.Add(nodeTTL + time.Second)
+	// An entry that arrived recently (a lagging relay) keeps the origin for
+	// another nodeTTL, so that its epoch is not forgotten too early.
+	b := New("b", 5)
+	applyAll(t, r, late, mustPut(t, b, svc("web", "web"), t0))
+	if n := r.Reap(late, tombTTL, nodeTTL); n != 0 {
+		t.Errorf("Reap dropped %d recent entries", n)
+	}
+	if n := r.Reap(late.Add(nodeTTL+time.Second), tombTTL, nodeTTL); n != 1 {
+		t.Errorf("Reap dropped %d, want 1", n)
+	}
+	checkConsistency(t, r)
+}
+
+// A dead node's entries, once reaped, are not taken back from peers that
+// have not reaped them yet (else they bounce between peers for ever), but
+// the node itself can come back.
+func TestReapedNodeStaysForgotten(t *testing.T) {
+	x := New("x", 5)
+	web := mustPut(t, x, svc("web", "web"), t0)
+	tomb := mustPut(t, x, svc("old", "old"), t0)
+	tomb = mustDelete(t, x, "old", t0)
+	a, b := New("a", 1), New("b", 1)
+	for _, c := range []*Catalog{a, b} {
+		setNode(c, "x", StatusAlive, 5, t0)
+		merge(t, c, x.Snapshot(), t0)
+		wantIDs(t, c, "web", "x/web")
+	}
+	setNode(a, "x", StatusDead, 5, t0)
+	setNode(b, "x", StatusDead, 5, t0.Add(time.Minute)) // b learns it later
+
+	at := t0.Add(nodeTTL + time.Second)
+	if n := a.Reap(at, tombTTL, nodeTTL); n != 2 {
+		t.Fatalf("a reaped %d, want 2", n)
+	}
+	checkConsistency(t, a)
+	if n := b.Reap(at, tombTTL, nodeTTL); n != 1 { // only the tombstone yet
+		t.Fatalf("b reaped %d, want 1", n)
+	}
+	// b, not done yet, pushes x's entries back to a.
+	if ch := merge(t, a, b.Snapshot(), at); !ch.Empty() {
+		t.Errorf("a took back a reaped node's entries: %+v", ch)
+	}
+	if ch := applyAll(t, a, at, web, tomb); !ch.Empty() {
+		t.Errorf("a took back a reaped node's entries: %+v", ch)
+	}
+	for _, o := range a.Snapshot().Origins {
+		if o.Name == "x" {
+			t.Errorf("a still announces the reaped origin: %+v", o)
+		}
+	}
+	at2 := at.Add(time.Minute + time.Second)
+	if n := b.Reap(at2, tombTTL, nodeTTL); n != 1 {
+		t.Fatalf("b reaped %d, want 1", n)
+	}
+	checkConsistency(t, b)
+	merge(t, b, a.Snapshot(), at2)
+	for _, c := range []*Catalog{a, b} {
+		if es := c.Entries(); len(es) != 0 {
+			t.Errorf("%s keeps %+v", c.LocalName(), es)
+		}
+		if _, ok := c.Node("x"); ok {
+			t.Errorf("%s still lists node x", c.LocalName())
+		}
+	}
+	// After another nodeTTL the origin is forgotten entirely.
+	a.Reap(at.Add(nodeTTL+2*time.Second), tombTTL, nodeTTL)
+	checkConsistency(t, a)
+	if _, ok := a.origins["x"]; ok {
+		t.Error("a keeps the reaped origin past its second TTL")
+	}
+
+	t.Run("back alive", func(t *testing.T) {
+		// x was only cut off: it comes back alive in the same run.
+		c := New("c", 1)
+		setNode(c, "x", StatusAlive, 5, t0)
+		merge(t, c, x.Snapshot(), t0)
+		setNode(c, "x", StatusLeft, 5, t0)
+		c.Reap(at, tombTTL, nodeTTL)
+		setNode(c, "x", StatusAlive, 5, at)
+		merge(t, c, x.Snapshot(), at)
+		wantIDs(t, c, "web", "x/web")
+	})
+	t.Run("restarted", func(t *testing.T) {
+		c := New("c", 1)
+		setNode(c, "x", StatusAlive, 5, t0)
+		merge(t, c, x.Snapshot(), t0)
+		setNode(c, "x", StatusLeft, 5, t0)
+		c.Reap(at, tombTTL, nodeTTL)
+		x2 := New("x", 6)
+		applyAll(t, c, at, mustPut(t, x2, svc("api", "api"), at))
+		setNode(c, "x", StatusAlive, 6, at)
+		wantIDs(t, c, "api", "x/api")
+		wantIDs(t, c, "web")
+	})
+}
+
+func TestInstancesAndServicesSorted(t *testing.T) {
+	r := New("m", 1)
+	for _, n := range []string{"c", "a", "b"} {
+		o := New(n, 1)
+		setNode(r, n, StatusAlive, 1, t0)
+		for _, id := range []string{"web-9", "web-10", "web-1"} {
+			applyAll(t, r, t0, mustPut(t, o, svc(id, "web", "z-"+n, "a", "m"), t0))
+		}
+	}
+	mustPut(t, r, svc("web-0", "web", "local"), t0)
+	mustPut(t, r, svc("db", "db"), t0)
+	wantIDs(t, r, "web",
+		"a/web-1", "a/web-10", "a/web-9",
+		"b/web-1", "b/web-10", "b/web-9",
+		"c/web-1", "c/web-10", "c/web-9",
+		"m/web-0")
+	in := r.Instances("web")
+	if in[0].Node.Status != StatusAlive || in[0].Node.Address != "10.0.0.1" || in[9].Node.Name != "m" {
+		t.Errorf("instance nodes: %+v / %+v", in[0].Node, in[9].Node)
+	}
+	want := map[string][]string{
+		"web": {"a", "local", "m", "z-a", "z-b", "z-c"},
+		"db":  {},
+	}
+	if got := r.Services(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Services = %v, want %v", got, want)
+	}
+	if got := r.Instances("nope"); got == nil || len(got) != 0 {
+		t.Errorf("Instances(nope) = %#v, want empty", got)
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	a := New("a", 3)
+	mustPut(t, a, svc("web", "web"), t0)
+	mustPut(t, a, svc("db", "db"), t0)
+	mustDelete(t, a, "db", t0)
+	r := New("r", 1)
+	setNode(r, "a", StatusAlive, 3, t0)
+	merge(t, r, a.Snapshot(), t0)
+	b := New("b", 4)
+	applyAll(t, r, t0, mustPut(t, b, svc("api", "api"), t0))
+
+	s := r.Snapshot()
+	if s.From != "r" {
+		t.Errorf("From = %q", s.From)
+	}
+	wantOrigins := []OriginState{{"a", 3, 3}, {"b", 4, 1}, {"r", 1, 0}}
+	if !reflect.DeepEqual(s.Origins, wantOrigins) {
+		t.Errorf("Origins = %+v, want %+v", s.Origins, wantOrigins)
+	}
+	if !reflect.DeepEqual(s, r.Snapshot()) {
+		t.Error("Snapshot is not deterministic")
+	}
+	c := New("c", 1)
+	merge(t, c, s, t0)
+	if !reflect.DeepEqual(c.Entries(), r.Entries()) {
+		t.Errorf("entries after a merge differ:\n%+v\n%+v", c.Entries(), r.Entries())
+	}
+	if ch := merge(t, c, s, t0); !ch.Empty() {
+		t.Errorf("a second merge of the same snapshot = %+v", ch)
+	}
+}
