@@ -221,3 +221,51 @@ func TestEncryptedClusterRefusesOtherKeys(t *testing.T) {
 		t.Fatal("an agent with another key joined the encrypted cluster")
 	}
 }
+
+func TestRetryJoinKeepsTryingUntilJoined(t *testing.T) {
+	c := testutil.NewEmptyCluster(t)
+	// Learn a free gossip address, then free it again: nothing answers there.
+	a := c.Start("node-a", 0)
+	port, addr := a.Port, a.Gossip
+	c.Stop("node-a")
+
+	c.Configure = func(cfg *agent.Config) {
+		if cfg.NodeName == "node-b" {
+			cfg.RetryJoin = []string{addr}
+			cfg.RetryInterval = 500 * time.Millisecond
+		}
+	}
+	c.Start("node-b", 0)
+	// node-b has failed at least once by the time node-a comes up.
+	c.Start("node-a", port)
+	c.WaitMembers(converge, 2)
+}
+
+// A node restarted with its clock behind starts in an epoch lower than its
+// previous run's: it must take over from the cluster's memory of that run,
+// not be outvoted by it.
+func TestRestartWithClockBehindTakesOver(t *testing.T) {
+	c := testutil.NewCluster(t, 3)
+	n2 := c.Node("node-2")
+	if err := n2.Agent.RegisterService(web("web-old", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-2/web-old")
+
+	port := n2.Port
+	c.Crash("node-2")
+	c.Net.Restore(n2.Gossip)
+	c.Configure = func(cfg *agent.Config) {
+		if cfg.NodeName == "node-2" {
+			cfg.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+		}
+	}
+	n2 = c.Start("node-2", port)
+	if err := n2.Agent.RegisterService(web("web-new", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Agent.Join(context.Background(), c.Addrs("node-0")); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(t, c, "node-2/web-new")
+}

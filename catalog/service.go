@@ -252,8 +252,30 @@ func metaKey(k string) bool {
 // NodeID is the stable UUID-formatted ID of the named node, derived from its
 // name, for API fields where Consul shows a node ID.
 func NodeID(name string) string {
-	h := sha256.Sum256([]byte("shoal-node:" + name))
-	h[6] = h[6]&0x0f | 0x50 // version 5 layout: name-based
-	h[8] = h[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+	id := NodeIDBytes(name)
+	return string(id[:])
+}
+
+// NodeIDBytes is NodeID without allocating, for hot read paths where every
+// instance carries its node's ID. It is the SHA-256 of "shoal-node:" and
+// the name, laid out as a version 5 (name-based) UUID, so the same name
+// gets the same ID on every agent.
+func NodeIDBytes(name string) [36]byte {
+	const prefix = "shoal-node:"
+	var in [len(prefix) + MaxNameLen]byte
+	sum := sha256.Sum256(append(append(in[:0], prefix...), name...))
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	const hexDigits = "0123456789abcdef"
+	var id [36]byte
+	j := 0
+	for i := 0; i < 16; i++ {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			id[j] = '-'
+			j++
+		}
+		id[j], id[j+1] = hexDigits[sum[i]>>4], hexDigits[sum[i]&0x0f]
+		j += 2
+	}
+	return id
 }

@@ -91,18 +91,21 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 }
 
 // announceLocal gossips this node's own entries after the catalog moved
-// them to a later epoch, and the epoch itself through node metadata.
+// or re-stamped them, and a changed epoch through node metadata (a
+// takeover of a node with no services changes only the epoch).
 func (g *Gossip) announceLocal(ch catalog.Changes) {
-	if len(ch.Local) == 0 {
-		return
+	if len(ch.Local) > 0 {
+		g.log.Info("re-announcing local services the cluster held at another version", "services", len(ch.Local))
+		g.Broadcast(ch.Local...)
 	}
-	g.log.Warn("the cluster knew this node name under a later epoch; re-announcing local services", "services", len(ch.Local))
-	g.Broadcast(ch.Local...)
-	// UpdateNode takes memberlist locks the caller of this delegate may
-	// hold, so the owner of the gossip layer runs it (see MetaChanged).
-	select {
-	case g.metaChanged <- struct{}{}:
-	default: // one pending re-announcement covers this change too
+	if epoch := g.store.Epoch(); g.epoch.Swap(epoch) != epoch {
+		// UpdateNode takes memberlist locks the caller of this delegate
+		// may hold, so the owner of the gossip layer runs it (see
+		// MetaChanged).
+		select {
+		case g.metaChanged <- struct{}{}:
+		default: // one pending re-announcement covers this change too
+		}
 	}
 }
 

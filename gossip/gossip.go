@@ -51,6 +51,7 @@ type Gossip struct {
 	ver   string
 
 	metaChanged chan struct{}
+	epoch       atomic.Uint64 // the epoch last put in node metadata
 
 	mu       sync.Mutex
 	conflict error             // set when a join finds this node's name in use
@@ -99,6 +100,7 @@ func Create(cfg Config) (*Gossip, error) {
 		NumNodes:       func() int { return g.ml.NumMembers() },
 		RetransmitMult: mc.RetransmitMult,
 	}
+	g.epoch.Store(cfg.Store.Epoch())
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)

@@ -98,7 +98,7 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, 
 	dc := s.b.Datacenter()
 	out := make([]api.Node, len(nodes))
 	for i, n := range nodes {
-		id := nodeID(n.Name)
+		id := catalog.NodeIDBytes(n.Name)
 		out[i] = api.Node{
 			ID:              string(id[:]),
 			Node:            n.Name,

@@ -1,7 +1,6 @@
 package localapi
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -132,7 +131,7 @@ func (v *serviceView) finish(localAddr func() string) {
 	for i := range v.nodes {
 		n := &v.nodes[i]
 		sortPairs(v.strs[n.meta.lo:n.meta.hi])
-		n.id = nodeID(n.name)
+		n.id = catalog.NodeIDBytes(n.name)
 		if n.address == "" && n.name == v.local {
 			if !looked {
 				addr, looked = localAddr(), true
@@ -427,30 +426,4 @@ func appendTaggedAddresses(b []byte, addr string) []byte {
 		}
 	}
 	return append(b, '}')
-}
-
-// nodeID derives a node's ID from its name: Consul clients expect a UUID,
-// and memberlist has none. It is the SHA-256 of "shoal-node:" and the
-// name, laid out as a version 5 (name-based) UUID, so the same name gets
-// the same ID on every agent. It matches catalog.NodeID (which the
-// catalog is gaining) without allocating, since every instance a read
-// returns carries it.
-func nodeID(name string) [36]byte {
-	const prefix = "shoal-node:"
-	var in [len(prefix) + catalog.MaxNameLen]byte
-	sum := sha256.Sum256(append(append(in[:0], prefix...), name...))
-	sum[6] = sum[6]&0x0f | 0x50
-	sum[8] = sum[8]&0x3f | 0x80
-	const hexDigits = "0123456789abcdef"
-	var id [36]byte
-	j := 0
-	for i := 0; i < 16; i++ {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			id[j] = '-'
-			j++
-		}
-		id[j], id[j+1] = hexDigits[sum[i]>>4], hexDigits[sum[i]&0x0f]
-		j += 2
-	}
-	return id
 }

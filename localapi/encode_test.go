@@ -49,7 +49,7 @@ func referenceInstances(c *catalog.Catalog, name, dc, localAddr string) ([]api.S
 		if addr == "" && in.Node.Name == c.LocalName() {
 			addr = localAddr
 		}
-		id := nodeID(in.Node.Name)
+		id := catalog.NodeIDBytes(in.Node.Name)
 		status, output := "passing", "Agent alive and reachable"
 		if !in.Node.Serving() {
 			status, output = "critical", "Agent not live or unreachable"

@@ -271,7 +271,7 @@ func TestRegisterAndReadShapes(t *testing.T) {
 			"Meta", "CreateIndex", "ModifyIndex"}, consulNodeKeys)
 		var nodes []api.Node
 		json.Unmarshal([]byte(r.body), &nodes)
-		id := nodeID(localNode)
+		id := catalog.NodeIDBytes(localNode)
 		if nodes[0].ID != string(id[:]) || !uuidRE.MatchString(nodes[0].ID) || nodes[0].Node != localNode ||
 			nodes[0].TaggedAddresses["lan_ipv4"] != "10.0.0.1" {
 			t.Errorf("node = %+v", nodes[0])
@@ -280,11 +280,11 @@ func TestRegisterAndReadShapes(t *testing.T) {
 }
 
 func TestNodeID(t *testing.T) {
-	a, b := nodeID("node-a"), nodeID("node-a")
+	a, b := catalog.NodeIDBytes("node-a"), catalog.NodeIDBytes("node-a")
 	if a != b {
 		t.Error("node ID not stable")
 	}
-	if c := nodeID("node-b"); c == a {
+	if c := catalog.NodeIDBytes("node-b"); c == a {
 		t.Error("two names share an ID")
 	}
 	if !uuidRE.Match(a[:]) {
