@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/hashicorp/memberlist"
 
+	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
 
@@ -69,7 +70,7 @@ type Config struct {
 const (
 	DefaultDatacenter = "dc1"
 	DefaultPort       = 7946
-	DefaultHTTPAddr   = "127.0.0.1:8500"
+	DefaultHTTPAddr   = api.DefaultAddr
 )
 
 // DefaultConfig returns a production configuration with every field set.
@@ -141,6 +142,9 @@ func (c *Config) Validate() error {
 		if _, err := DecodeKey(c.EncryptKey); err != nil {
 			return err
 		}
+	}
+	if c.Dev && c.DataDir != "" {
+		return fmt.Errorf("data-dir: a dev agent keeps nothing on disk; drop --data-dir or --dev")
 	}
 	if c.TombstoneTTL <= 0 || c.NodeReapTTL <= 0 || c.LeaveTimeout <= 0 {
 		return fmt.Errorf("tombstone-ttl, node-reap-ttl and leave-timeout must be positive")

@@ -27,6 +27,7 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"retry max", func(c *Config) { c.RetryMax = -1 }, "retry-max"},
 		{"key not base64", func(c *Config) { c.EncryptKey = "not base64!" }, "encrypt"},
 		{"key too short", func(c *Config) { c.EncryptKey = "AAAA" }, "encrypt"},
+		{"dev with data dir", func(c *Config) { *c = DevConfig(); c.DataDir = "/tmp/x" }, "data-dir"},
 		{"key 16 bytes", func(c *Config) { c.EncryptKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, ""},
 	}
 	for _, tc := range cases {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,9 +168,23 @@ func (g *Gossip) Join(addrs []string) (int, error) {
 		return 0, conflict
 	}
 	if err != nil && n == 0 {
-		return 0, fmt.Errorf("join %v: %w", addrs, err)
+		return 0, fmt.Errorf("join %s: %w", strings.Join(addrs, ", "), oneLine(err))
 	}
 	return n, nil
+}
+
+// oneLine flattens memberlist's multi-error ("1 error occurred:\n\t* …")
+// into its causes on one line.
+func oneLine(err error) error {
+	w, ok := err.(interface{ WrappedErrors() []error })
+	if !ok {
+		return err
+	}
+	var msgs []string
+	for _, e := range w.WrappedErrors() {
+		msgs = append(msgs, e.Error())
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // Leave announces this node's departure and waits up to timeout for it to
