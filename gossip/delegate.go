@@ -119,7 +119,13 @@ func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 // node already holding this node's name at another address makes the join
 // fail with a clear error instead of two agents fighting over one name.
 func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
-	self := d.g.ml.LocalNode()
+	ml := d.g.live()
+	if ml == nil {
+		// A peer merging into us while memberlist starts: we are not the
+		// joining side, whose check this is.
+		return nil
+	}
+	self := ml.LocalNode()
 	for _, p := range peers {
 		if p.Name != self.Name || p.State == memberlist.StateDead || p.State == memberlist.StateLeft {
 			continue
@@ -196,7 +202,11 @@ func (g *Gossip) noteLeave(l Leave) bool {
 	if l.Node == g.name {
 		return true
 	}
-	for _, n := range g.ml.Members() {
+	ml := g.live()
+	if ml == nil {
+		return true
+	}
+	for _, n := range ml.Members() {
 		if n.Name == l.Node {
 			if m, err := DecodeMeta(n.Meta); err == nil && m.Epoch == l.Epoch {
 				g.setNode(n, catalog.StatusLeft)

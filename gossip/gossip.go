@@ -43,7 +43,11 @@ type Config struct {
 
 // Gossip is a running memberlist with Shoal's delegates.
 type Gossip struct {
+	// ml is set once memberlist.Create returns; delegates may run before
+	// that (a peer can join while memberlist starts), so they load it
+	// through live() and cope with nil.
 	ml    *memberlist.Memberlist
+	mlp   atomic.Pointer[memberlist.Memberlist]
 	queue *memberlist.TransmitLimitedQueue
 	store Store
 	log   *slog.Logger
@@ -98,7 +102,12 @@ func Create(cfg Config) (*Gossip, error) {
 	mc.Alive = d
 	mc.Merge = d
 	g.queue = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return g.ml.NumMembers() },
+		NumNodes: func() int {
+			if ml := g.live(); ml != nil {
+				return ml.NumMembers()
+			}
+			return 1
+		},
 		RetransmitMult: mc.RetransmitMult,
 	}
 	g.epoch.Store(cfg.Store.Epoch())
@@ -107,8 +116,12 @@ func Create(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.ml = ml
+	g.mlp.Store(ml)
 	return g, nil
 }
+
+// live returns the memberlist for delegates, nil while it is starting.
+func (g *Gossip) live() *memberlist.Memberlist { return g.mlp.Load() }
 
 // Memberlist exposes the running memberlist (members, addresses).
 func (g *Gossip) Memberlist() *memberlist.Memberlist { return g.ml }
