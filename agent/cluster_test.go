@@ -87,35 +87,32 @@ func TestRegistrationAndDeregistrationReachEveryAgent(t *testing.T) {
 	seenBy(t, c, "node-4/web-2")
 }
 
-func TestCrashHidesServicesOnceDeclaredDead(t *testing.T) {
-	c := testutil.NewCluster(t, 5)
-	if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080)); err != nil {
-		t.Fatal(err)
-	}
-	seenBy(t, c, "node-4/web-1")
-	c.Crash("node-4")
-	seenBy(t, c)
-	for _, n := range c.Nodes() {
-		if st := status(n, "node-4"); st != catalog.StatusDead {
-			t.Errorf("%s holds node-4 as %s, want failed", n.Name, st)
-		}
-	}
-}
-
-func TestGracefulLeaveHidesServicesWithoutFailureDetection(t *testing.T) {
-	c := testutil.NewCluster(t, 5)
-	if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080)); err != nil {
-		t.Fatal(err)
-	}
-	seenBy(t, c, "node-4/web-1")
-	c.Stop("node-4")
-	seenBy(t, c)
-	// "left", not "failed": the leave message hid the services, not the
-	// failure detector.
-	for _, n := range c.Nodes() {
-		if st := status(n, "node-4"); st != catalog.StatusLeft {
-			t.Errorf("%s holds node-4 as %s, want left", n.Name, st)
-		}
+// A crashed node's services vanish once memberlist declares it dead; a
+// node that leaves gracefully is recorded as left — its leave hid the
+// services, not the failure detector.
+func TestDepartureHidesServicesEverywhere(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		depart func(c *testutil.Cluster, node string)
+		want   catalog.NodeStatus
+	}{
+		{"crash", (*testutil.Cluster).Crash, catalog.StatusDead},
+		{"graceful leave", (*testutil.Cluster).Stop, catalog.StatusLeft},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testutil.NewCluster(t, 5)
+			if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080)); err != nil {
+				t.Fatal(err)
+			}
+			seenBy(t, c, "node-4/web-1")
+			tc.depart(c, "node-4")
+			seenBy(t, c)
+			for _, n := range c.Nodes() {
+				if st := status(n, "node-4"); st != tc.want {
+					t.Errorf("%s holds node-4 as %s, want %s", n.Name, st, tc.want)
+				}
+			}
+		})
 	}
 }
 
