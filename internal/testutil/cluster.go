@@ -152,7 +152,9 @@ func (c *Cluster) JoinAll() {
 			c.t.Fatalf("%s joins %s: %v", n.Name, nodes[0].Name, err)
 		}
 	}
-	c.WaitMembers(30*time.Second, len(nodes))
+	// A burst of joins can overflow memberlist's handoff queue on a busy
+	// machine; a node missed by gossip is found by the next push/pull.
+	c.WaitMembers(30*time.Second+2*time.Second*time.Duration(len(nodes)), len(nodes))
 }
 
 // WaitMembers waits until every running agent sees want nodes alive.
