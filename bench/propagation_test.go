@@ -92,24 +92,39 @@ func BenchmarkRegistrationPropagation(b *testing.B) {
 }
 
 // rawDelegate is a bare memberlist delegate that records when a message
-// arrives and never relays it: memberlist's own broadcast, as is.
+// (or a node's metadata) arrives and never relays a user message.
 type rawDelegate struct {
 	queue *memberlist.TransmitLimitedQueue
 	mu    sync.Mutex
-	got   map[string]time.Time
+	got   map[string]time.Time // user message or "node|meta" → first arrival
+	meta  []byte
 }
 
-func (d *rawDelegate) NodeMeta(int) []byte { return nil }
-func (d *rawDelegate) NotifyMsg(b []byte) {
+func (d *rawDelegate) NodeMeta(int) []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.got[string(b)]; !ok {
-		d.got[string(b)] = time.Now()
+	return d.meta
+}
+func (d *rawDelegate) NotifyMsg(b []byte) { d.saw(string(b)) }
+func (d *rawDelegate) saw(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.got[key]; !ok {
+		d.got[key] = time.Now()
 	}
+}
+func (d *rawDelegate) seen(key string) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.got[key]
+	return t, ok
 }
 func (d *rawDelegate) GetBroadcasts(o, l int) [][]byte { return d.queue.GetBroadcasts(o, l) }
 func (d *rawDelegate) LocalState(bool) []byte          { return nil }
 func (d *rawDelegate) MergeRemoteState([]byte, bool)   {}
+func (d *rawDelegate) NotifyJoin(n *memberlist.Node)   {}
+func (d *rawDelegate) NotifyLeave(n *memberlist.Node)  {}
+func (d *rawDelegate) NotifyUpdate(n *memberlist.Node) { d.saw(n.Name + "|" + string(n.Meta)) }
 
 type rawBroadcast []byte
 
@@ -117,96 +132,143 @@ func (r rawBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
 func (r rawBroadcast) Message() []byte                       { return r }
 func (r rawBroadcast) Finished()                             {}
 
-// BenchmarkMemberlistBroadcast is the baseline: one user broadcast from one
-// node of a plain memberlist cluster with LAN defaults, which only its
-// origin transmits. It reports how many nodes it reached within 3 s and,
-// when it reached them all, how long that took.
+// rawCluster starts n plain memberlists with LAN defaults on loopback and
+// waits until each knows all n.
+func rawCluster(b *testing.B, n int) ([]*memberlist.Memberlist, []*rawDelegate) {
+	var mls []*memberlist.Memberlist
+	var ds []*rawDelegate
+	for i := 0; i < n; i++ {
+		mc := memberlist.DefaultLANConfig()
+		mc.Name = fmt.Sprintf("raw-%d", i)
+		mc.BindAddr, mc.BindPort, mc.AdvertisePort = "127.0.0.1", 0, 0
+		mc.Logger = log.New(io.Discard, "", 0)
+		d := &rawDelegate{got: map[string]time.Time{}}
+		mc.Delegate, mc.Events = d, d
+		ml, err := memberlist.Create(mc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
+		mls, ds = append(mls, ml), append(ds, d)
+		b.Cleanup(func() { _ = ml.Shutdown() })
+		if i > 0 {
+			if _, err := ml.Join([]string{mls[0].LocalNode().Address()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	testutil.WaitFor(b, 3*time.Minute, func() error {
+		for _, ml := range mls {
+			if ml.NumMembers() != n {
+				return fmt.Errorf("%d members", ml.NumMembers())
+			}
+		}
+		return nil
+	})
+	return mls, ds
+}
+
+// spread waits up to 3 s (the modelled time to reach all of 1,000 nodes is
+// about one) for key to arrive at every delegate but the origin's, and
+// returns the share reached and, if all were, the time the last one took.
+func spread(ds []*rawDelegate, origin int, key string, start time.Time) (float64, time.Duration, bool) {
+	count := func() int {
+		c := 0
+		for i, d := range ds {
+			if _, ok := d.seen(key); ok || i == origin {
+				c++
+			}
+		}
+		return c
+	}
+	_ = testutil.Poll(3*time.Second, func() error {
+		if count() < len(ds) {
+			return fmt.Errorf("not everywhere")
+		}
+		return nil
+	})
+	got := count()
+	if got < len(ds) {
+		return float64(got) / float64(len(ds)), 0, false
+	}
+	var last time.Time
+	for i, d := range ds {
+		if t, _ := d.seen(key); i != origin && t.After(last) {
+			last = t
+		}
+	}
+	return 1, last.Sub(start), true
+}
+
+func reportSpread(b *testing.B, reached []float64, lat []time.Duration) {
+	sum := 0.0
+	for _, r := range reached {
+		sum += r
+	}
+	b.ReportMetric(100*sum/float64(len(reached)), "%reached")
+	b.ReportMetric(float64(len(lat))/float64(len(reached))*100, "%complete")
+	if len(lat) > 0 {
+		b.ReportMetric(float64(percentile(lat, 0.50).Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+	}
+}
+
+// BenchmarkMemberlistBroadcast is the first baseline: one user broadcast
+// from one node of a plain memberlist cluster with LAN defaults, which only
+// its origin transmits (memberlist does not relay user broadcasts). It
+// reports the share of nodes reached within 3 s and, where all were, how
+// long that took.
 func BenchmarkMemberlistBroadcast(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			var mls []*memberlist.Memberlist
-			var ds []*rawDelegate
-			for i := 0; i < n; i++ {
-				mc := memberlist.DefaultLANConfig()
-				mc.Name = fmt.Sprintf("raw-%d", i)
-				mc.BindAddr, mc.BindPort, mc.AdvertisePort = "127.0.0.1", 0, 0
-				mc.Logger = log.New(io.Discard, "", 0)
-				d := &rawDelegate{got: map[string]time.Time{}}
-				mc.Delegate = d
-				ml, err := memberlist.Create(mc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				d.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
-				mls, ds = append(mls, ml), append(ds, d)
-				b.Cleanup(func() { _ = ml.Shutdown() })
-				if i > 0 {
-					if _, err := ml.Join([]string{mls[0].LocalNode().Address()}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			testutil.WaitFor(b, 3*time.Minute, func() error {
-				for _, ml := range mls {
-					if ml.NumMembers() != n {
-						return fmt.Errorf("%d members", ml.NumMembers())
-					}
-				}
-				return nil
-			})
+			_, ds := rawCluster(b, n)
 			var lat []time.Duration
 			var reached []float64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				msg := fmt.Sprintf("msg-%d", i)
-				origin := ds[i%n]
 				start := time.Now()
-				origin.NotifyMsg([]byte(msg)) // the origin has it
-				origin.queue.QueueBroadcast(rawBroadcast(msg))
-				count := func() int {
-					c := 0
-					for _, d := range ds {
-						d.mu.Lock()
-						if _, ok := d.got[msg]; ok {
-							c++
-						}
-						d.mu.Unlock()
-					}
-					return c
-				}
-				// Give it three seconds: the modelled time to reach all
-				// of 1,000 nodes is about one.
-				_ = testutil.Poll(3*time.Second, func() error {
-					if count() < n {
-						return fmt.Errorf("not everywhere")
-					}
-					return nil
-				})
-				got := count()
-				reached = append(reached, float64(got)/float64(n))
-				if got == n {
-					var last time.Time
-					for _, d := range ds {
-						d.mu.Lock()
-						if t := d.got[msg]; t.After(last) {
-							last = t
-						}
-						d.mu.Unlock()
-					}
-					lat = append(lat, last.Sub(start))
+				ds[i%n].queue.QueueBroadcast(rawBroadcast(msg))
+				r, d, all := spread(ds, i%n, msg, start)
+				reached = append(reached, r)
+				if all {
+					lat = append(lat, d)
 				}
 			}
 			b.StopTimer()
-			sum := 0.0
-			for _, r := range reached {
-				sum += r
+			reportSpread(b, reached, lat)
+		})
+	}
+}
+
+// BenchmarkMemberlistMetaUpdate is the second baseline: memberlist's own
+// epidemic broadcast, which every receiver relays — a node's metadata
+// change (an alive message) until every other node has it.
+func BenchmarkMemberlistMetaUpdate(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			mls, ds := rawCluster(b, n)
+			var lat []time.Duration
+			var reached []float64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				o := i % n
+				meta := fmt.Sprintf("v-%d", i)
+				ds[o].mu.Lock()
+				ds[o].meta = []byte(meta)
+				ds[o].mu.Unlock()
+				start := time.Now()
+				// Returns once memberlist has sent it as often as it will;
+				// the arrival times are what count.
+				_ = mls[o].UpdateNode(0)
+				r, d, all := spread(ds, o, mls[o].LocalNode().Name+"|"+meta, start)
+				reached = append(reached, r)
+				if all {
+					lat = append(lat, d)
+				}
 			}
-			b.ReportMetric(100*sum/float64(len(reached)), "%reached")
-			b.ReportMetric(float64(len(lat))/float64(len(reached))*100, "%complete")
-			if len(lat) > 0 {
-				b.ReportMetric(float64(percentile(lat, 0.50).Milliseconds()), "p50-ms")
-				b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
-			}
+			b.StopTimer()
+			reportSpread(b, reached, lat)
 		})
 	}
 }

@@ -178,6 +178,7 @@ func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
 		// Its alive messages still circulate; its leave is the later news.
 		st = catalog.StatusLeft
 	}
+	g.setPeer(n, st == catalog.StatusAlive)
 	g.store.SetNode(catalog.Node{
 		Name:    n.Name,
 		Address: n.Addr.String(),
