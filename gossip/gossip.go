@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ type Gossip struct {
 	conflict error             // set when a join finds this node's name in use
 	leaving  map[string]uint64 // node → epoch it announced leaving in
 	peers    []memberlist.Node // live peers, for pushNow
-	fanout   int               // peers pushNow sends to
+	fanout   int               // the fewest peers pushNow sends to
 
 	stats Stats
 }
@@ -182,9 +183,10 @@ func (g *Gossip) pushNow(msg []byte) {
 		return
 	}
 	g.mu.Lock()
-	targets := make([]memberlist.Node, 0, g.fanout)
+	fanout := pushFanout(len(g.peers)+1, g.fanout)
+	targets := make([]memberlist.Node, 0, fanout)
 	for _, i := range rand.Perm(len(g.peers)) {
-		if len(targets) == g.fanout {
+		if len(targets) == fanout {
 			break
 		}
 		targets = append(targets, g.peers[i])
@@ -195,6 +197,15 @@ func (g *Gossip) pushNow(msg []byte) {
 			g.log.Debug("direct push failed", "to", targets[i].Name, "err", err)
 		}
 	}
+}
+
+// pushFanout is how many peers each node pushes news to, in a cluster of
+// n: an epidemic where every node pushes to f random peers misses a given
+// node with probability about e^-f, so f = ln(n)+2 leaves, in expectation,
+// fewer than e^-2 ≈ 0.14 nodes per update to the queued gossip (5 peers at
+// n = 8, 7 at 64, 9 at 1,000). Never fewer than memberlist's GossipNodes.
+func pushFanout(n, least int) int {
+	return max(least, int(math.Ceil(math.Log(float64(n))))+2)
 }
 
 // setPeer records whether a node is a live peer for pushNow.
