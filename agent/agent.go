@@ -201,6 +201,11 @@ func (a *Agent) memberlistConfig() *memberlist.Config {
 			mc.Keyring = kr
 		}
 	}
+	// A node that restarts at a new address (DHCP, a rescheduled VM) may
+	// take its name back once the old address has been dead this long;
+	// memberlist's default (0) would refuse it until the dead entry is
+	// forgotten.
+	mc.DeadNodeReclaimTime = 30 * time.Second
 	mc.Logger = newMemberlistLogger(a.log)
 	if a.cfg.Memberlist != nil {
 		a.cfg.Memberlist(mc)
@@ -218,7 +223,9 @@ func (a *Agent) retryJoin(ctx context.Context) {
 			a.log.Info("retry-join succeeded", "contacted", n, "attempt", attempt)
 			return
 		}
-		if errors.Is(err, gossip.ErrNameConflict) || (a.cfg.RetryMax > 0 && attempt >= a.cfg.RetryMax) {
+		// A name conflict is retried too: the live holder of the name may
+		// be this node's own previous run, not yet declared dead.
+		if a.cfg.RetryMax > 0 && attempt >= a.cfg.RetryMax {
 			a.log.Error("retry-join gave up", "attempts", attempt, "err", err)
 			return
 		}
@@ -229,6 +236,9 @@ func (a *Agent) retryJoin(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		wait = min(wait*2, a.cfg.RetryInterval)
 	}

@@ -30,21 +30,21 @@ func (a *Agent) Changed() <-chan struct{} {
 }
 
 // RegisterService adds or replaces one of this agent's services and
-// gossips it.
+// gossips it. Gossip happens after the lock is released: memberlist calls
+// into the agent (SetNode) while holding its own locks, so the agent never
+// calls memberlist while holding its own.
 func (a *Agent) RegisterService(s catalog.Service) error {
-	var err error
-	a.write(func(c *catalog.Catalog) {
-		var e catalog.Entry
-		var changed bool
-		e, changed, err = c.Put(s, a.now())
-		if changed {
-			// Queued under the lock, so that two quick writes of one
-			// service reach the queue in version order.
-			a.g.Broadcast(e)
-		}
-	})
+	var (
+		e       catalog.Entry
+		changed bool
+		err     error
+	)
+	a.write(func(c *catalog.Catalog) { e, changed, err = c.Put(s, a.now()) })
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
+	}
+	if changed {
+		a.g.Broadcast(e)
 	}
 	return nil
 }
@@ -52,16 +52,15 @@ func (a *Agent) RegisterService(s catalog.Service) error {
 // DeregisterService removes one of this agent's services and gossips the
 // tombstone.
 func (a *Agent) DeregisterService(id string) error {
-	ok := false
-	a.write(func(c *catalog.Catalog) {
-		var e catalog.Entry
-		if e, ok = c.Delete(id, a.now()); ok {
-			a.g.Broadcast(e)
-		}
-	})
+	var (
+		e  catalog.Entry
+		ok bool
+	)
+	a.write(func(c *catalog.Catalog) { e, ok = c.Delete(id, a.now()) })
 	if !ok {
 		return fmt.Errorf("service %q: %w", id, localapi.ErrNotFound)
 	}
+	a.g.Broadcast(e)
 	return nil
 }
 

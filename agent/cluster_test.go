@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,4 +266,33 @@ func TestRestartWithClockBehindTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	seenBy(t, c, "node-2/web-new")
+}
+
+// An agent of another datacenter cannot join, and its catalog does not
+// leak into this one's.
+func TestJoinAcrossDatacentersIsRefused(t *testing.T) {
+	c := testutil.NewCluster(t, 2)
+	other := testutil.NewEmptyCluster(t)
+	other.Net = c.Net
+	other.Configure = func(cfg *agent.Config) { cfg.Datacenter = "dc2" }
+	stranger := other.Start("stranger", 0)
+	if err := stranger.Agent.RegisterService(web("foreign", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := stranger.Agent.Join(context.Background(), c.Addrs("node-0"))
+	if err == nil || !strings.Contains(err.Error(), "datacenter") {
+		t.Fatalf("join from dc2: got %v, want a datacenter error", err)
+	}
+	for _, n := range c.Nodes() {
+		var entries []catalog.Entry
+		n.Agent.Read(func(cat *catalog.Catalog) { entries = cat.Entries() })
+		for _, e := range entries {
+			if e.Origin == "stranger" {
+				t.Errorf("%s holds the stranger's entry %s", n.Name, e.Service.ID)
+			}
+		}
+		if got := n.Alive(); got != 2 {
+			t.Errorf("%s sees %d alive nodes, want 2", n.Name, got)
+		}
+	}
 }

@@ -49,7 +49,10 @@ type Config struct {
 	// `shoal keygen`); every agent of the cluster needs the same one.
 	EncryptKey string
 	// TombstoneTTL is how long a deregistration is remembered. It must
-	// outlast every way an older copy can still arrive. Default 24h.
+	// outlast every way an older copy can still arrive, so it is at least
+	// NodeReapTTL: a node away (suspended, partitioned) for less than that
+	// comes back holding copies that a reaped tombstone could no longer
+	// refuse. Default 72h.
 	TombstoneTTL time.Duration
 	// NodeReapTTL is how long the services of a failed or departed node are
 	// kept (hidden) before they are forgotten. Default 72h.
@@ -82,7 +85,7 @@ func DefaultConfig() Config {
 		Port:          DefaultPort,
 		HTTPAddr:      DefaultHTTPAddr,
 		RetryInterval: 30 * time.Second,
-		TombstoneTTL:  24 * time.Hour,
+		TombstoneTTL:  72 * time.Hour,
 		NodeReapTTL:   72 * time.Hour,
 		LeaveTimeout:  5 * time.Second,
 	}
@@ -148,6 +151,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TombstoneTTL <= 0 || c.NodeReapTTL <= 0 || c.LeaveTimeout <= 0 {
 		return fmt.Errorf("tombstone-ttl, node-reap-ttl and leave-timeout must be positive")
+	}
+	if c.TombstoneTTL < c.NodeReapTTL {
+		return fmt.Errorf("tombstone-ttl: %s is shorter than node-reap-ttl %s; a node away that long could bring back deregistered services", c.TombstoneTTL, c.NodeReapTTL)
 	}
 	return nil
 }

@@ -232,10 +232,15 @@ func (d *decoder) entry() catalog.Entry {
 	e.Deleted = flags&1 != 0
 	e.Service.ID = d.string("service id")
 	e.Service.Name = d.string("service name")
-	if e.Origin == "" || e.Service.ID == "" {
-		d.fail("entry without origin or service id")
+	if d.err == nil {
+		if catalog.ValidateName("origin", e.Origin) != nil || e.Service.ID == "" || len(e.Service.ID) > catalog.MaxIDLen {
+			d.fail("entry with a bad origin or service id")
+		}
 	}
 	if e.Deleted {
+		if d.err == nil && catalog.ValidateName("service name", e.Service.Name) != nil {
+			d.fail("tombstone with a bad service name")
+		}
 		return e
 	}
 	s := &e.Service
@@ -269,25 +274,21 @@ func (d *decoder) entry() catalog.Entry {
 func (d *decoder) snapshot() catalog.Snapshot {
 	var s catalog.Snapshot
 	s.From = d.string("from")
-	if n := d.count("origins", maxSnapshot); n > 0 {
-		s.Origins = make([]catalog.OriginState, n)
-		for i := range s.Origins {
-			o := &s.Origins[i]
-			o.Name = d.string("origin name")
-			o.Epoch = d.uvarint("origin epoch")
-			o.Counter = d.uvarint("origin counter")
+	// Slices grow as items decode: a count only says what the sender
+	// claims, and must not reserve memory the bytes cannot back.
+	n := d.count("origins", maxSnapshot)
+	for i := 0; i < n && d.err == nil; i++ {
+		o := catalog.OriginState{Name: d.string("origin name")}
+		o.Epoch = d.uvarint("origin epoch")
+		o.Counter = d.uvarint("origin counter")
+		if d.err == nil && catalog.ValidateName("origin", o.Name) != nil {
+			d.fail("origin with a bad name")
 		}
+		s.Origins = append(s.Origins, o)
 	}
-	// An entry takes at least 7 bytes; never allocate beyond what fits.
-	if n := d.count("entries", maxSnapshot); n > 0 && d.err == nil {
-		if n > len(d.buf)/7 {
-			d.fail("entries count %d exceeds the message", n)
-			return s
-		}
-		s.Entries = make([]catalog.Entry, 0, n)
-		for i := 0; i < n && d.err == nil; i++ {
-			s.Entries = append(s.Entries, d.entry())
-		}
+	n = d.count("entries", maxSnapshot)
+	for i := 0; i < n && d.err == nil; i++ {
+		s.Entries = append(s.Entries, d.entry())
 	}
 	return s
 }

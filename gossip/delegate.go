@@ -51,7 +51,7 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			// send a broadcast. Already-known updates stop here, which
 			// ends the epidemic.
 			d.g.stats.Rebroadcast.Add(1)
-			d.g.queueMsg(e.Origin+"\x00"+e.Service.ID, append([]byte(nil), buf...))
+			d.g.queueEntry(e, append([]byte(nil), buf...))
 		}
 		d.g.announceLocal(ch)
 	case msgLeave:
@@ -115,35 +115,48 @@ func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 	d.g.log.Error("node name conflict", "name", existing.Name, "held_by", addr(existing), "claimed_by", addr(other))
 }
 
-// NotifyMerge is called during a join with the peer's member list: a live
-// node already holding this node's name at another address makes the join
-// fail with a clear error instead of two agents fighting over one name.
+// NotifyMerge is called on both sides of a join with the other side's
+// member list. The join is refused, with a clear error, if the other side
+// holds this node's name for a live agent elsewhere (two agents would
+// fight over one name) or includes agents of another datacenter or gossip
+// protocol (their catalogs must not mix with ours).
 func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 	ml := d.g.live()
 	if ml == nil {
-		// A peer merging into us while memberlist starts: we are not the
-		// joining side, whose check this is.
+		// memberlist is still starting, so this is not our own join;
+		// NotifyAlive still screens every peer that merge would add.
 		return nil
 	}
 	self := ml.LocalNode()
+	var err error
 	for _, p := range peers {
+		if err = d.checkPeer(p); err != nil {
+			break
+		}
 		if p.Name != self.Name || p.State == memberlist.StateDead || p.State == memberlist.StateLeft {
 			continue
 		}
 		if !p.Addr.Equal(self.Addr) || p.Port != self.Port {
-			err := fmt.Errorf("%w: node name %q is already in use by a live agent at %s; give this agent another --node name", ErrNameConflict, p.Name, addr(p))
-			d.g.mu.Lock()
-			d.g.conflict = err
-			d.g.mu.Unlock()
-			return err
+			err = fmt.Errorf("%w: node name %q is already in use by a live agent at %s; give this agent another --node name", ErrNameConflict, p.Name, addr(p))
+			break
 		}
 	}
-	return nil
+	if err != nil {
+		d.g.mu.Lock()
+		if d.g.joining > 0 {
+			d.g.joinErr = err
+		}
+		d.g.mu.Unlock()
+		d.g.log.Warn("refused to merge with another cluster", "err", err)
+	}
+	return err
 }
 
 // NotifyAlive keeps out nodes that are not Shoal agents of this
 // datacenter and protocol.
-func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
+func (d *delegate) NotifyAlive(peer *memberlist.Node) error { return d.checkPeer(peer) }
+
+func (d *delegate) checkPeer(peer *memberlist.Node) error {
 	m, err := DecodeMeta(peer.Meta)
 	if err != nil {
 		return fmt.Errorf("refusing %s at %s: %w", peer.Name, addr(peer), err)

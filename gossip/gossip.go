@@ -60,11 +60,16 @@ type Gossip struct {
 	metaChanged chan struct{}
 	epoch       atomic.Uint64 // the epoch last put in node metadata
 
-	mu       sync.Mutex
-	conflict error             // set when a join finds this node's name in use
-	leaving  map[string]uint64 // node → epoch it announced leaving in
-	peers    []memberlist.Node // live peers, for pushNow
-	fanout   int               // the fewest peers pushNow sends to
+	mu      sync.Mutex
+	joining int               // Join calls under way
+	joinErr error             // why a merge during a Join was refused
+	leaving map[string]uint64 // node → epoch it announced leaving in
+	peers   []memberlist.Node // live peers, for pushNow
+	members atomic.Int64      // len(peers)+1, read without a lock
+
+	qmu    sync.Mutex            // serialises queueEntry
+	queued map[string]*broadcast // instance → its latest queued entry
+	fanout int                   // the fewest peers pushNow sends to
 
 	stats Stats
 }
@@ -107,7 +112,9 @@ func Create(cfg Config) (*Gossip, error) {
 		metaChanged: make(chan struct{}, 1),
 		leaving:     make(map[string]uint64),
 		fanout:      cfg.Memberlist.GossipNodes,
+		queued:      make(map[string]*broadcast),
 	}
+	g.members.Store(1)
 	mc := cfg.Memberlist
 	d := &delegate{g: g}
 	mc.Delegate = d
@@ -116,12 +123,10 @@ func Create(cfg Config) (*Gossip, error) {
 	mc.Alive = d
 	mc.Merge = d
 	g.queue = &memberlist.TransmitLimitedQueue{
-		NumNodes: func() int {
-			if ml := g.live(); ml != nil {
-				return ml.NumMembers()
-			}
-			return 1
-		},
+		// Lock-free: the queue calls this under its own lock, and
+		// memberlist's NumMembers takes memberlist's node lock, which
+		// memberlist holds while it calls into the agent.
+		NumNodes:       func() int { return int(g.members.Load()) },
 		RetransmitMult: relayMult * mc.RetransmitMult,
 	}
 	g.epoch.Store(cfg.Store.Epoch())
@@ -143,24 +148,51 @@ func (g *Gossip) Memberlist() *memberlist.Memberlist { return g.ml }
 // Stats returns the layer's counters.
 func (g *Gossip) Stats() *Stats { return &g.stats }
 
-// Broadcast queues entries for gossip. An entry replaces a queued older
-// one for the same instance.
+// Broadcast queues entries for gossip and pushes them to a few peers at
+// once. An entry replaces a queued older one for the same instance, and is
+// dropped if a newer one is already queued, so callers need not serialise.
+// It must not be called with a lock that memberlist's callbacks take.
 func (g *Gossip) Broadcast(entries ...catalog.Entry) {
 	for _, e := range entries {
-		g.queueMsg(e.Origin+"\x00"+e.Service.ID, EncodeEntry(e))
+		g.queueEntry(e, EncodeEntry(e))
+	}
+}
+
+// queueEntry queues an entry's message unless a newer version of the same
+// instance is still queued: the named queue replaces by name, so without
+// this check a late older write could push a newer one out.
+func (g *Gossip) queueEntry(e catalog.Entry, msg []byte) {
+	name := e.Origin + "\x00" + e.Service.ID
+	g.qmu.Lock()
+	defer g.qmu.Unlock()
+	if old := g.queued[name]; old != nil && !old.finished.Load() && e.Version.Less(old.version) {
+		return
+	}
+	b := g.queueMsg(name, msg)
+	if b == nil {
+		return
+	}
+	b.version = e.Version
+	g.queued[name] = b
+	if len(g.queued) > 1024 && len(g.queued) > 2*g.queue.NumQueued() {
+		for k, q := range g.queued {
+			if q.finished.Load() {
+				delete(g.queued, k)
+			}
+		}
 	}
 }
 
 // queueMsg queues a message under a name: a later message of the same name
 // replaces it in the queue. done, if set, is closed once memberlist has
 // sent the message as often as it will.
-func (g *Gossip) queueMsg(name string, msg []byte, done ...chan struct{}) {
+func (g *Gossip) queueMsg(name string, msg []byte, done ...chan struct{}) *broadcast {
 	if len(msg) > MaxMessageSize {
 		// Validation keeps every instance under the limit, so this is a
 		// bug; say so loudly rather than let it sit in the queue forever.
 		g.stats.Dropped.Add(1)
 		g.log.Error("message too large to gossip; dropped", "name", name, "bytes", len(msg), "limit", MaxMessageSize)
-		return
+		return nil
 	}
 	b := &broadcast{name: name, msg: msg}
 	if len(done) > 0 {
@@ -169,6 +201,7 @@ func (g *Gossip) queueMsg(name string, msg []byte, done ...chan struct{}) {
 	g.queue.QueueBroadcast(b)
 	g.stats.Sent.Add(1)
 	g.pushNow(msg)
+	return b
 }
 
 // pushNow sends a message that is news to this node straight to a few
@@ -224,6 +257,7 @@ func (g *Gossip) setPeer(n *memberlist.Node, alive bool) {
 	if alive {
 		g.peers = append(g.peers, *n)
 	}
+	g.members.Store(int64(len(g.peers) + 1))
 }
 
 // Queued is the number of broadcasts waiting to be sent.
@@ -240,15 +274,21 @@ func (g *Gossip) UpdateMeta(timeout time.Duration) error {
 
 // Join contacts the given agents ("host" or "host:port") and returns how
 // many answered. A join that finds this node's name held by another live
-// node fails with ErrNameConflict.
+// node fails with ErrNameConflict; one that reaches agents of another
+// datacenter or protocol fails too.
 func (g *Gossip) Join(addrs []string) (int, error) {
+	g.mu.Lock()
+	g.joining++
+	g.mu.Unlock()
 	n, err := g.ml.Join(addrs)
 	g.mu.Lock()
-	conflict := g.conflict
-	g.conflict = nil
+	refused := g.joinErr
+	if g.joining--; g.joining == 0 {
+		g.joinErr = nil
+	}
 	g.mu.Unlock()
-	if conflict != nil {
-		return 0, conflict
+	if refused != nil {
+		return 0, refused
 	}
 	if err != nil && n == 0 {
 		return 0, fmt.Errorf("join %s: %w", strings.Join(addrs, ", "), oneLine(err))
@@ -305,9 +345,11 @@ func (g *Gossip) Shutdown() error {
 // broadcast is one queued message; its name makes a newer update of the
 // same instance replace it in memberlist's queue.
 type broadcast struct {
-	name string
-	msg  []byte
-	done chan struct{} // closed by Finished, if set
+	name     string
+	msg      []byte
+	done     chan struct{}   // closed by Finished, if set
+	version  catalog.Version // of an entry's message
+	finished atomic.Bool
 }
 
 var _ memberlist.NamedBroadcast = (*broadcast)(nil)
@@ -318,7 +360,10 @@ func (b *broadcast) Invalidates(other memberlist.Broadcast) bool {
 }
 func (b *broadcast) Name() string    { return b.name }
 func (b *broadcast) Message() []byte { return b.msg }
+
+// Finished is called by the queue, under its lock: it takes no other lock.
 func (b *broadcast) Finished() {
+	b.finished.Store(true)
 	if b.done != nil {
 		close(b.done)
 	}

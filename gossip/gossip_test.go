@@ -1,6 +1,13 @@
 package gossip
 
-import "testing"
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-sd/shoal/catalog"
+)
 
 func TestPushFanoutGrowsWithLogN(t *testing.T) {
 	for _, tc := range []struct{ n, least, want int }{
@@ -9,5 +16,35 @@ func TestPushFanoutGrowsWithLogN(t *testing.T) {
 		if got := pushFanout(tc.n, tc.least); got != tc.want {
 			t.Errorf("pushFanout(%d, %d) = %d, want %d", tc.n, tc.least, got, tc.want)
 		}
+	}
+}
+
+// A late older write of an instance must not push a newer queued one out
+// of memberlist's named queue.
+func TestOlderEntryDoesNotReplaceNewerQueued(t *testing.T) {
+	g := &Gossip{
+		queue:  &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 2 }, RetransmitMult: 1},
+		queued: make(map[string]*broadcast),
+		log:    slog.New(slog.DiscardHandler),
+	}
+	entry := func(counter uint64, port int) catalog.Entry {
+		return catalog.Entry{Origin: "a", Version: catalog.Version{Epoch: 1, Counter: counter},
+			Service: catalog.Service{ID: "web", Name: "web", Port: port, Weights: catalog.Weights{Passing: 1, Warning: 1}}}
+	}
+	g.Broadcast(entry(2, 2002))
+	g.Broadcast(entry(1, 2001))
+	msgs := g.queue.GetBroadcasts(0, 1400)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages queued, want 1", len(msgs))
+	}
+	m, err := Decode(msgs[0])
+	if err != nil || m.Entry.Version.Counter != 2 {
+		t.Fatalf("queued %+v (%v), want the newer write", m.Entry.Version, err)
+	}
+	// A newer write still replaces an older queued one.
+	g.Broadcast(entry(3, 2003))
+	msgs = g.queue.GetBroadcasts(0, 1400)
+	if m, _ := Decode(msgs[0]); len(msgs) != 1 || m.Entry.Version.Counter != 3 {
+		t.Fatalf("newer write did not replace the queued one: %d messages", len(msgs))
 	}
 }

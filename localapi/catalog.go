@@ -42,6 +42,10 @@ func (s *server) healthService(w http.ResponseWriter, r *http.Request, q *query,
 func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query, name string, passing bool,
 	encode func(v *serviceView, b []byte, dc string) []byte) error {
 	tags := q.values["tag"]
+	if len(tags) > catalog.MaxTags {
+		// Matching runs under the agent's read lock; keep it short.
+		return errorf(http.StatusBadRequest, "tag: %d tags given; an instance has at most %d", len(tags), catalog.MaxTags)
+	}
 	v := getView()
 	defer v.release()
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {

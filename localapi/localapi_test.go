@@ -867,3 +867,13 @@ func TestUnsupportedFiltersAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestTooManyTagFiltersAreRefused(t *testing.T) {
+	_, h := newTestServer(t)
+	target := "/v1/health/service/web?" + strings.Repeat("tag=x&", catalog.MaxTags+1)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "tag") {
+		t.Fatalf("status %d, body %q; want 400 naming tag", rec.Code, rec.Body.String())
+	}
+}
