@@ -232,16 +232,7 @@ func (v *serviceView) appendCatalog(b []byte, dc string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"ID":"`...)
-		b = append(b, n.id[:]...)
-		b = append(b, `","Node":`...)
-		b = appendString(b, n.name)
-		b = append(b, `,"Address":`...)
-		b = appendString(b, n.address)
-		b = append(b, `,"Datacenter":`...)
-		b = appendString(b, dc)
-		b = append(b, `,"TaggedAddresses":`...)
-		b = appendTaggedAddresses(b, n.address)
+		b = appendNodeHead(b, n, dc)
 		b = append(b, `,"NodeMeta":`...)
 		b = v.appendObject(b, n.meta)
 		b = append(b, `,"ServiceID":`...)
@@ -267,8 +258,10 @@ func (v *serviceView) appendCatalog(b []byte, dc string) []byte {
 	return append(b, ']')
 }
 
-// appendNode appends a node as api.Node.
-func (v *serviceView) appendNode(b []byte, n *nodeView, dc string) []byte {
+// appendNodeHead opens an object with the node fields that api.Node and
+// api.CatalogService share, in their order: ID, Node, Address, Datacenter,
+// TaggedAddresses.
+func appendNodeHead(b []byte, n *nodeView, dc string) []byte {
 	b = append(b, `{"ID":"`...)
 	b = append(b, n.id[:]...)
 	b = append(b, `","Node":`...)
@@ -278,7 +271,12 @@ func (v *serviceView) appendNode(b []byte, n *nodeView, dc string) []byte {
 	b = append(b, `,"Datacenter":`...)
 	b = appendString(b, dc)
 	b = append(b, `,"TaggedAddresses":`...)
-	b = appendTaggedAddresses(b, n.address)
+	return appendTaggedAddresses(b, n.address)
+}
+
+// appendNode appends a node as api.Node.
+func (v *serviceView) appendNode(b []byte, n *nodeView, dc string) []byte {
+	b = appendNodeHead(b, n, dc)
 	b = append(b, `,"Meta":`...)
 	b = v.appendObject(b, n.meta)
 	b = append(b, `,"CreateIndex":`...)
