@@ -102,9 +102,6 @@ func (a *Agent) GossipAddr() string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 }
 
-// Gossip exposes the gossip layer (after Ready), for stats and tests.
-func (a *Agent) Gossip() *gossip.Gossip { return a.g }
-
 // Run starts the agent and blocks until ctx ends or the agent is told to
 // leave (Leave, or PUT /v1/agent/leave); it then leaves the cluster
 // gracefully and shuts down, stopping every goroutine it started.

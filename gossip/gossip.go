@@ -46,10 +46,9 @@ type Config struct {
 // Gossip is a running memberlist with Shoal's delegates.
 type Gossip struct {
 	// ml is set once memberlist.Create returns; delegates may run before
-	// that (a peer can join while memberlist starts), so they load it
-	// through live() and cope with nil.
-	ml    *memberlist.Memberlist
-	mlp   atomic.Pointer[memberlist.Memberlist]
+	// that (a peer can join while memberlist starts), so they cope with
+	// live() returning nil. Everything else runs after Create.
+	ml    atomic.Pointer[memberlist.Memberlist]
 	queue *memberlist.TransmitLimitedQueue
 	store Store
 	log   *slog.Logger
@@ -74,7 +73,7 @@ type Gossip struct {
 	stats Stats
 }
 
-// Stats counts what the gossip layer did.
+// Stats counts what the gossip layer did (for the agent's metrics).
 type Stats struct {
 	Sent, Received, Rebroadcast, Dropped, Malformed atomic.Uint64
 }
@@ -134,16 +133,15 @@ func Create(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
-	g.ml = ml
-	g.mlp.Store(ml)
+	g.ml.Store(ml)
 	return g, nil
 }
 
 // live returns the memberlist for delegates, nil while it is starting.
-func (g *Gossip) live() *memberlist.Memberlist { return g.mlp.Load() }
+func (g *Gossip) live() *memberlist.Memberlist { return g.ml.Load() }
 
 // Memberlist exposes the running memberlist (members, addresses).
-func (g *Gossip) Memberlist() *memberlist.Memberlist { return g.ml }
+func (g *Gossip) Memberlist() *memberlist.Memberlist { return g.live() }
 
 // Stats returns the layer's counters.
 func (g *Gossip) Stats() *Stats { return &g.stats }
@@ -260,16 +258,13 @@ func (g *Gossip) setPeer(n *memberlist.Node, alive bool) {
 	g.members.Store(int64(len(g.peers) + 1))
 }
 
-// Queued is the number of broadcasts waiting to be sent.
-func (g *Gossip) Queued() int { return g.queue.NumQueued() }
-
 // MetaChanged delivers a value when this node's metadata changed and must
 // be re-announced with UpdateMeta by the layer's owner.
 func (g *Gossip) MetaChanged() <-chan struct{} { return g.metaChanged }
 
 // UpdateMeta re-announces this node's metadata (after an epoch change).
 func (g *Gossip) UpdateMeta(timeout time.Duration) error {
-	return g.ml.UpdateNode(timeout)
+	return g.live().UpdateNode(timeout)
 }
 
 // Join contacts the given agents ("host" or "host:port") and returns how
@@ -280,7 +275,7 @@ func (g *Gossip) Join(addrs []string) (int, error) {
 	g.mu.Lock()
 	g.joining++
 	g.mu.Unlock()
-	n, err := g.ml.Join(addrs)
+	n, err := g.live().Join(addrs)
 	g.mu.Lock()
 	refused := g.joinErr
 	if g.joining--; g.joining == 0 {
@@ -317,7 +312,7 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	l := Leave{Node: g.name, Epoch: g.store.Epoch()}
 	g.noteLeave(l)
-	if g.ml.NumMembers() > 1 {
+	if g.live().NumMembers() > 1 {
 		done := make(chan struct{})
 		g.queueMsg(leaveKey(g.name), EncodeLeave(l), done)
 		t := time.NewTimer(timeout / 2)
@@ -328,7 +323,7 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 		}
 		t.Stop()
 	}
-	if err := g.ml.Leave(time.Until(deadline)); err != nil {
+	if err := g.live().Leave(time.Until(deadline)); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
 	return nil
@@ -336,7 +331,7 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 
 // Shutdown stops memberlist. Leave first for a graceful exit.
 func (g *Gossip) Shutdown() error {
-	if err := g.ml.Shutdown(); err != nil {
+	if err := g.live().Shutdown(); err != nil {
 		return fmt.Errorf("shutdown gossip: %w", err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package testutil
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -39,9 +38,6 @@ func Poll(maxWait time.Duration, try func() error) error {
 		}
 	}
 }
-
-// Errorf is fmt.Errorf, for try functions.
-func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 // Logger returns a logger writing to t.Log at the level in SHOAL_TEST_LOG
 // (debug, info, warn, error; default warn). It goes quiet once the test
