@@ -213,21 +213,32 @@ func (g *Gossip) pushNow(msg []byte) {
 	if ml == nil {
 		return
 	}
-	g.mu.Lock()
-	fanout := pushFanout(len(g.peers)+1, g.fanout)
-	targets := make([]memberlist.Node, 0, fanout)
-	for _, i := range rand.Perm(len(g.peers)) {
-		if len(targets) == fanout {
-			break
-		}
-		targets = append(targets, g.peers[i])
-	}
-	g.mu.Unlock()
+	targets := g.pushTargets()
 	for i := range targets {
 		if err := ml.SendBestEffort(&targets[i], msg); err != nil {
 			g.log.Debug("direct push failed", "to", targets[i].Name, "err", err)
 		}
 	}
+}
+
+// pushTargets picks pushFanout distinct random live peers (all of them if
+// there are fewer) by Floyd's sampling, without an O(N) shuffle.
+func (g *Gossip) pushTargets() []memberlist.Node {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := len(g.peers)
+	fanout := min(n, pushFanout(n+1, g.fanout))
+	targets := make([]memberlist.Node, 0, fanout)
+	picked := make(map[int]bool, fanout)
+	for j := n - fanout; j < n; j++ {
+		i := rand.IntN(j + 1)
+		if picked[i] {
+			i = j
+		}
+		picked[i] = true
+		targets = append(targets, g.peers[i])
+	}
+	return targets
 }
 
 // pushFanout is how many peers each node pushes news to, in a cluster of

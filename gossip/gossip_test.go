@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -46,5 +47,25 @@ func TestOlderEntryDoesNotReplaceNewerQueued(t *testing.T) {
 	msgs = g.queue.GetBroadcasts(0, 1400)
 	if m, _ := Decode(msgs[0]); len(msgs) != 1 || m.Entry.Version.Counter != 3 {
 		t.Fatalf("newer write did not replace the queued one: %d messages", len(msgs))
+	}
+}
+
+// pushNow's targets: distinct peers, as many as the fanout, every peer
+// when there are fewer.
+func TestPushNowPicksDistinctPeers(t *testing.T) {
+	for _, peers := range []int{0, 1, 3, 10, 200} {
+		g := &Gossip{fanout: 3}
+		for i := 0; i < peers; i++ {
+			g.peers = append(g.peers, memberlist.Node{Name: fmt.Sprint("p", i)})
+		}
+		got := g.pushTargets()
+		want := min(peers, pushFanout(peers+1, 3))
+		seen := map[string]bool{}
+		for _, n := range got {
+			seen[n.Name] = true
+		}
+		if len(got) != want || len(seen) != want {
+			t.Errorf("%d peers: %d targets (%d distinct), want %d", peers, len(got), len(seen), want)
+		}
 	}
 }
