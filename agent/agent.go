@@ -42,6 +42,9 @@ type Agent struct {
 	httpAddr string
 	ready    chan struct{}
 
+	persistMu  sync.Mutex // serialises writes to the data dir
+	savedPeers []string   // as last written, under persistMu
+
 	stopOnce sync.Once
 	stop     chan struct{} // closed when the agent has left and must shut down
 	leaveMu  sync.Mutex
@@ -106,6 +109,13 @@ func (a *Agent) GossipAddr() string {
 // leave (Leave, or PUT /v1/agent/leave); it then leaves the cluster
 // gracefully and shuts down, stopping every goroutine it started.
 func (a *Agent) Run(ctx context.Context) error {
+	var savedPeers []string
+	if a.cfg.DataDir != "" {
+		if err := a.restoreServices(); err != nil {
+			return err
+		}
+		savedPeers = a.loadPeers()
+	}
 	g, err := gossip.Create(gossip.Config{
 		Memberlist: a.memberlistConfig(),
 		Store:      store{a},
@@ -160,10 +170,27 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("joined", "contacted", n)
 	}
+	// Services restored from the data dir are news to the cluster, which
+	// drops this node's previous run as soon as it sees the new epoch.
+	var restored []catalog.Entry
+	a.Read(func(c *catalog.Catalog) {
+		for _, e := range c.LocalEntries() {
+			if !e.Deleted {
+				restored = append(restored, e)
+			}
+		}
+	})
+	g.Broadcast(restored...)
 	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.cfg.EncryptKey != "")
 	if len(a.cfg.RetryJoin) > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); a.retryJoin(runCtx) }()
+		go func() { defer wg.Done(); a.retryJoin(runCtx, "retry-join", a.cfg.RetryJoin, a.cfg.RetryMax) }()
+	}
+	if len(savedPeers) > 0 && len(a.cfg.Join) == 0 {
+		// Find the cluster again through the peers known before the
+		// restart; they may all be gone, so give up after a while.
+		wg.Add(1)
+		go func() { defer wg.Done(); a.retryJoin(runCtx, "rejoin saved peers", savedPeers, 6) }()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.maintain(runCtx) }()
@@ -175,6 +202,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Warn("graceful leave", "err", err)
 		}
 	case <-a.stop:
+	}
+	if err := a.savePeers(); err != nil {
+		a.log.Warn("saving known peers", "err", err)
 	}
 	shutdown()
 	a.log.Info("agent stopped")
@@ -210,23 +240,24 @@ func (a *Agent) memberlistConfig() *memberlist.Config {
 	return mc
 }
 
-// retryJoin tries the RetryJoin peers with exponential backoff until one
-// answers, RetryMax attempts fail, or ctx ends.
-func (a *Agent) retryJoin(ctx context.Context) {
+// retryJoin tries addrs with exponential backoff (one second, doubling up
+// to RetryInterval) until one answers, max attempts fail (0: never), or
+// ctx ends. what names the attempt in logs.
+func (a *Agent) retryJoin(ctx context.Context, what string, addrs []string, max int) {
 	wait := time.Second
 	for attempt := 1; ; attempt++ {
-		n, err := a.g.Join(a.cfg.RetryJoin)
+		n, err := a.g.Join(addrs)
 		if err == nil {
-			a.log.Info("retry-join succeeded", "contacted", n, "attempt", attempt)
+			a.log.Info(what+" succeeded", "contacted", n, "attempt", attempt)
 			return
 		}
 		// A name conflict is retried too: the live holder of the name may
 		// be this node's own previous run, not yet declared dead.
-		if a.cfg.RetryMax > 0 && attempt >= a.cfg.RetryMax {
-			a.log.Error("retry-join gave up", "attempts", attempt, "err", err)
+		if max > 0 && attempt >= max {
+			a.log.Error(what+" gave up", "attempts", attempt, "err", err)
 			return
 		}
-		a.log.Warn("retry-join failed; will retry", "attempt", attempt, "in", wait, "err", err)
+		a.log.Warn(what+" failed; will retry", "attempt", attempt, "in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -241,16 +272,22 @@ func (a *Agent) retryJoin(ctx context.Context) {
 	}
 }
 
-// maintain reaps old tombstones and departed nodes, and re-announces this
-// node's metadata when its epoch changed.
+// maintain reaps old tombstones and departed nodes, saves the known peers,
+// and re-announces this node's metadata when its epoch changed.
 func (a *Agent) maintain(ctx context.Context) {
 	every := min(a.cfg.TombstoneTTL/4, time.Minute)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	peers := time.NewTicker(peerSaveInterval)
+	defer peers.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-peers.C:
+			if err := a.savePeers(); err != nil {
+				a.log.Warn("saving known peers", "err", err)
+			}
 		case <-t.C:
 			a.mu.Lock()
 			n := a.cat.Reap(a.now(), a.cfg.TombstoneTTL, a.cfg.NodeReapTTL)

@@ -46,6 +46,12 @@ func (a *Agent) RegisterService(s catalog.Service) error {
 	if changed {
 		a.g.Broadcast(e)
 	}
+	// Registered and gossiped even if the disk fails; the caller hears
+	// that it would not survive a restart.
+	if err := a.persistService(e.Service.ID); err != nil {
+		a.log.Error("service not saved to the data dir", "id", e.Service.ID, "err", err)
+		return fmt.Errorf("register: %w", err)
+	}
 	return nil
 }
 
@@ -61,6 +67,10 @@ func (a *Agent) DeregisterService(id string) error {
 		return fmt.Errorf("service %q: %w", id, localapi.ErrNotFound)
 	}
 	a.g.Broadcast(e)
+	if err := a.persistService(id); err != nil {
+		a.log.Error("deregistration not saved to the data dir", "id", id, "err", err)
+		return fmt.Errorf("deregister: %w", err)
+	}
 	return nil
 }
 

@@ -212,12 +212,19 @@ func TestVersion(t *testing.T) {
 
 // TestBinaryErrors builds shoal and checks, on the real process, that
 // every failure is exit status 1 and one line of stderr, with no help text.
-func TestBinaryErrors(t *testing.T) {
+// buildShoal builds the shoal binary into a temporary directory.
+func buildShoal(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "shoal")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func TestBinaryErrors(t *testing.T) {
+	bin := buildShoal(t)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, envPrefix) {
