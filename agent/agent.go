@@ -136,8 +136,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	m := newMetrics(a)
 	srv := &http.Server{
-		Handler:           localapi.New(localapi.Config{Backend: a, Logger: a.log}),
+		Handler: localapi.New(localapi.Config{
+			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Blocking queries end when the agent stops.
 		BaseContext: func(net.Listener) context.Context { return runCtx },

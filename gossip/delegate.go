@@ -36,6 +36,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 // buffer is reused after return, so anything kept is copied (decoding
 // copies every string; the re-broadcast copies the bytes).
 func (d *delegate) NotifyMsg(buf []byte) {
+	d.g.stats.BytesIn.Add(uint64(len(buf)))
 	m, err := Decode(buf)
 	if err != nil {
 		d.g.stats.Malformed.Add(1)
@@ -68,12 +69,18 @@ func (d *delegate) NotifyMsg(buf []byte) {
 
 // GetBroadcasts hands memberlist what fits in the packet it is filling.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return d.g.queue.GetBroadcasts(overhead, limit)
+	msgs := d.g.queue.GetBroadcasts(overhead, limit)
+	for _, m := range msgs {
+		d.g.stats.BytesOut.Add(uint64(len(m)))
+	}
+	return msgs
 }
 
 // LocalState is this node's side of a push/pull: the whole catalog.
 func (d *delegate) LocalState(join bool) []byte {
-	return EncodeSnapshot(d.g.store.Snapshot())
+	b := EncodeSnapshot(d.g.store.Snapshot())
+	d.g.stats.BytesOut.Add(uint64(len(b)))
+	return b
 }
 
 // MergeRemoteState folds in the other side's catalog.
@@ -81,6 +88,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	if len(buf) == 0 {
 		return
 	}
+	d.g.stats.BytesIn.Add(uint64(len(buf)))
 	m, err := Decode(buf)
 	if err != nil || m.Type != msgSnapshot {
 		d.g.stats.Malformed.Add(1)

@@ -75,7 +75,13 @@ type Gossip struct {
 
 // Stats counts what the gossip layer did (for the agent's metrics).
 type Stats struct {
+	// Messages: Sent are this node's writes and relays queued, Received
+	// the messages that arrived, Rebroadcast the relays of news, Dropped
+	// the messages too large to queue, Malformed the ones refused.
 	Sent, Received, Rebroadcast, Dropped, Malformed atomic.Uint64
+	// Bytes of Shoal's own messages and push/pull state handed to and
+	// taken from memberlist (memberlist's framing not included).
+	BytesOut, BytesIn atomic.Uint64
 }
 
 // MaxMessageSize is the largest Shoal gossip message; memberlist's default
@@ -214,6 +220,7 @@ func (g *Gossip) pushNow(msg []byte) {
 		return
 	}
 	targets := g.pushTargets()
+	g.stats.BytesOut.Add(uint64(len(msg) * len(targets)))
 	for i := range targets {
 		if err := ml.SendBestEffort(&targets[i], msg); err != nil {
 			g.log.Debug("direct push failed", "to", targets[i].Name, "err", err)

@@ -23,6 +23,12 @@ type Config struct {
 	// Logger receives the handler's logs, tagged "component"="http".
 	// Nil discards them.
 	Logger *slog.Logger
+	// Metrics, if set, serves GET /v1/agent/metrics?format=prometheus
+	// (the agent's Prometheus registry).
+	Metrics http.Handler
+	// Observe, if set, is told how long each non-blocking request to a
+	// known route took; route is the route's path pattern below /v1/.
+	Observe func(method, route string, d time.Duration)
 }
 
 // apiPrefix is the versioned prefix of every route, as in Consul.
@@ -59,6 +65,7 @@ var routes = []route{
 	{http.MethodGet, "health/service/", "service name", (*server).healthService},
 	{http.MethodGet, "status/leader", "", (*server).statusLeader},
 	{http.MethodGet, "status/peers", "", (*server).statusPeers},
+	{http.MethodGet, "agent/metrics", "", (*server).agentMetrics},
 }
 
 // exactRoutes and prefixRoutes index the table: exact paths first, then
@@ -97,8 +104,10 @@ func lookup(p string) (*route, string) {
 
 // server is the handler New returns.
 type server struct {
-	b   Backend
-	log *slog.Logger
+	b       Backend
+	log     *slog.Logger
+	metrics http.Handler
+	observe func(method, route string, d time.Duration)
 }
 
 // New returns the handler of the local HTTP API: the routes listed in the
@@ -112,7 +121,7 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &server{b: cfg.Backend, log: log.With("component", "http")}
+	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe}
 }
 
 // ServeHTTP routes one request.
@@ -145,9 +154,28 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	start := time.Now()
 	if err := rt.fn(s, w, r, &q, arg); err != nil {
 		s.fail(w, r, err)
 	}
+	// A blocking query's time is mostly its wait: it would swamp the
+	// latency of answering.
+	if s.observe != nil && q.index == 0 {
+		s.observe(rt.method, rt.path, time.Since(start))
+	}
+}
+
+// GET /v1/agent/metrics?format=prometheus: the agent's metrics in the
+// Prometheus text format.
+func (s *server) agentMetrics(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	if s.metrics == nil {
+		return errorf(http.StatusNotFound, "metrics are not enabled on this agent")
+	}
+	if f := q.values.Get("format"); f != "prometheus" {
+		return errorf(http.StatusBadRequest, "format: %q is not supported; use format=prometheus", f)
+	}
+	s.metrics.ServeHTTP(w, r)
+	return nil
 }
 
 // httpError is an error with the status code it answers with. Its message

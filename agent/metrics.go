@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/gossip"
+)
+
+// metrics is the agent's Prometheus registry. Catalog and membership
+// figures are read at scrape time (one read lock per scrape); counters
+// come from the gossip layer's atomics; API latency is observed per
+// route.
+type metrics struct {
+	reg     *prometheus.Registry
+	latency *prometheus.HistogramVec
+}
+
+func newMetrics(a *Agent) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "shoal_api_request_duration_seconds",
+			Help:    "Time to answer a local HTTP API request (blocking queries excluded), by route.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"method", "route"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.latency,
+		&catalogCollector{a: a},
+	)
+	gossipCounter := func(name, help string, v func() uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 {
+				if a.g == nil {
+					return 0
+				}
+				return float64(v())
+			}))
+	}
+	st := func() *gossip.Stats { return a.g.Stats() }
+	gossipCounter("shoal_gossip_updates_sent_total", "Catalog updates this agent queued for gossip: its own writes and relays.", func() uint64 { return st().Sent.Load() })
+	gossipCounter("shoal_gossip_updates_received_total", "Gossip messages received.", func() uint64 { return st().Received.Load() })
+	gossipCounter("shoal_gossip_updates_relayed_total", "Received updates that were news and were relayed.", func() uint64 { return st().Rebroadcast.Load() })
+	gossipCounter("shoal_gossip_updates_dropped_total", "Updates too large to gossip (a bug if ever non-zero).", func() uint64 { return st().Dropped.Load() })
+	gossipCounter("shoal_gossip_messages_malformed_total", "Received gossip messages or push/pull states refused as malformed.", func() uint64 { return st().Malformed.Load() })
+	gossipCounter("shoal_gossip_bytes_sent_total", "Bytes of Shoal messages and push/pull state handed to memberlist.", func() uint64 { return st().BytesOut.Load() })
+	gossipCounter("shoal_gossip_bytes_received_total", "Bytes of Shoal messages and push/pull state received.", func() uint64 { return st().BytesIn.Load() })
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) observe(method, route string, d time.Duration) {
+	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// catalogCollector reports membership and catalog size at scrape time.
+type catalogCollector struct{ a *Agent }
+
+var (
+	membersDesc = prometheus.NewDesc("shoal_members", "Cluster members this agent knows, by state.", []string{"state"}, nil)
+	entriesDesc = prometheus.NewDesc("shoal_catalog_entries", "Catalog entries held, live or tombstones, of every origin.", []string{"kind"}, nil)
+	servedDesc  = prometheus.NewDesc("shoal_catalog_instances_served", "Instances served (their node alive).", nil, nil)
+	namesDesc   = prometheus.NewDesc("shoal_catalog_services", "Distinct service names served.", nil, nil)
+	localDesc   = prometheus.NewDesc("shoal_local_services", "Services registered with this agent.", nil, nil)
+)
+
+func (c *catalogCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{membersDesc, entriesDesc, servedDesc, namesDesc, localDesc} {
+		ch <- d
+	}
+}
+
+func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
+	states := map[string]int{"alive": 0, "failed": 0, "left": 0}
+	var live, tombstones, served, names, local int
+	c.a.Read(func(cat *catalog.Catalog) {
+		for _, n := range cat.Nodes() {
+			switch n.Status {
+			case catalog.StatusAlive, catalog.StatusSuspect:
+				states["alive"]++
+			case catalog.StatusDead:
+				states["failed"]++
+			case catalog.StatusLeft:
+				states["left"]++
+			}
+		}
+		for _, e := range cat.Entries() {
+			if e.Deleted {
+				tombstones++
+			} else {
+				live++
+			}
+		}
+		svcs := cat.Services()
+		names = len(svcs)
+		for name := range svcs {
+			served += len(cat.Instances(name))
+		}
+		local = len(cat.LocalServices())
+	})
+	for state, n := range states {
+		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(live), "live")
+	ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(tombstones), "tombstone")
+	ch <- prometheus.MustNewConstMetric(servedDesc, prometheus.GaugeValue, float64(served))
+	ch <- prometheus.MustNewConstMetric(namesDesc, prometheus.GaugeValue, float64(names))
+	ch <- prometheus.MustNewConstMetric(localDesc, prometheus.GaugeValue, float64(local))
+}
