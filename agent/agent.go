@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -197,6 +198,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.maintain(runCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.reconnect(runCtx) }()
 	close(a.ready)
 
 	select {
@@ -272,6 +275,43 @@ func (a *Agent) retryJoin(ctx context.Context, what string, addrs []string, max 
 			return
 		}
 		wait = min(wait*2, a.cfg.RetryInterval)
+	}
+}
+
+// reconnect tries, every ReconnectInterval, to rejoin up to three members
+// it holds as failed (not those that left). memberlist stops gossiping to
+// a dead node after GossipToTheDeadTime, so without this two halves of a
+// long partition would stay apart for good. A node that is really gone
+// costs one failed connection attempt per interval until it is reaped.
+func (a *Agent) reconnect(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var failed []string
+		a.Read(func(c *catalog.Catalog) {
+			for _, n := range c.Nodes() {
+				if n.Status == catalog.StatusDead && n.Address != "" {
+					failed = append(failed, net.JoinHostPort(n.Address, strconv.Itoa(n.Port)))
+				}
+			}
+		})
+		rand.Shuffle(len(failed), func(i, j int) { failed[i], failed[j] = failed[j], failed[i] })
+		if len(failed) > 3 {
+			failed = failed[:3]
+		}
+		if len(failed) == 0 || ctx.Err() != nil {
+			continue
+		}
+		if n, err := a.g.Join(failed); err == nil {
+			a.log.Info("reconnected to failed members", "contacted", n)
+		} else {
+			a.log.Debug("reconnect failed", "tried", failed, "err", err)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/shoal-sd/shoal/agent"
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/gossip"
@@ -295,4 +297,44 @@ func TestJoinAcrossDatacentersIsRefused(t *testing.T) {
 			t.Errorf("%s sees %d alive nodes, want 2", n.Name, got)
 		}
 	}
+}
+
+// A partition that outlasts memberlist's memory of dead nodes: each half
+// forgets the other and stops gossiping to it, and only the agents'
+// reconnect attempts merge them again once the network heals.
+func TestLongPartitionMergesAfterHealing(t *testing.T) {
+	c := testutil.NewEmptyCluster(t)
+	c.Configure = func(cfg *agent.Config) {
+		cfg.ReconnectInterval = 300 * time.Millisecond
+		fast := cfg.Memberlist
+		cfg.Memberlist = func(mc *memberlist.Config) {
+			fast(mc)
+			mc.GossipToTheDeadTime = 500 * time.Millisecond
+		}
+	}
+	for i := 0; i < 4; i++ {
+		c.Start(fmt.Sprintf("node-%d", i), 0)
+	}
+	c.JoinAll()
+	left, right := []string{"node-0", "node-1"}, []string{"node-2", "node-3"}
+	c.Net.Cut(c.Addrs(left...), c.Addrs(right...))
+	// Apart for longer than GossipToTheDeadTime after each side declared
+	// the other dead: memberlist alone would never bring them together.
+	testutil.WaitFor(t, converge, func() error {
+		for _, n := range c.Nodes() {
+			if got := n.Alive(); got != 2 {
+				return fmt.Errorf("%s sees %d alive, want 2", n.Name, got)
+			}
+		}
+		return nil
+	})
+	if err := c.Node("node-3").Agent.RegisterService(web("during", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	// The partition lasts three times GossipToTheDeadTime beyond that: a
+	// duration of the scenario, not a condition to poll for.
+	<-time.After(1500 * time.Millisecond)
+	c.Net.Heal()
+	c.WaitMembers(converge, 4)
+	seenBy(t, c, "node-3/during")
 }

@@ -43,6 +43,11 @@ type Config struct {
 	RetryInterval time.Duration
 	// RetryMax gives up retry-join after this many attempts; 0 never does.
 	RetryMax int
+	// ReconnectInterval is how often the agent tries to rejoin members it
+	// holds as failed, so that a cluster split by a partition longer than
+	// memberlist remembers dead nodes merges again once it heals.
+	// Default 30s.
+	ReconnectInterval time.Duration
 	// DataDir holds the agent's state across restarts. Empty: none (dev).
 	DataDir string
 	// EncryptKey is a base64 gossip key of 16, 24 or 32 bytes (see
@@ -79,15 +84,16 @@ const (
 // DefaultConfig returns a production configuration with every field set.
 func DefaultConfig() Config {
 	return Config{
-		NodeName:      defaultNodeName(),
-		Datacenter:    DefaultDatacenter,
-		BindAddr:      "0.0.0.0",
-		Port:          DefaultPort,
-		HTTPAddr:      DefaultHTTPAddr,
-		RetryInterval: 30 * time.Second,
-		TombstoneTTL:  72 * time.Hour,
-		NodeReapTTL:   72 * time.Hour,
-		LeaveTimeout:  5 * time.Second,
+		NodeName:          defaultNodeName(),
+		Datacenter:        DefaultDatacenter,
+		BindAddr:          "0.0.0.0",
+		Port:              DefaultPort,
+		HTTPAddr:          DefaultHTTPAddr,
+		RetryInterval:     30 * time.Second,
+		ReconnectInterval: 30 * time.Second,
+		TombstoneTTL:      72 * time.Hour,
+		NodeReapTTL:       72 * time.Hour,
+		LeaveTimeout:      5 * time.Second,
 	}
 }
 
@@ -137,6 +143,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryInterval <= 0 {
 		return fmt.Errorf("retry-interval: must be positive, got %s", c.RetryInterval)
+	}
+	if c.ReconnectInterval <= 0 {
+		return fmt.Errorf("reconnect-interval: must be positive, got %s", c.ReconnectInterval)
 	}
 	if c.RetryMax < 0 {
 		return fmt.Errorf("retry-max: must not be negative, got %d", c.RetryMax)

@@ -52,6 +52,8 @@ func (s *shell) agentCommand() *cli.Command {
 				Usage: "longest wait between retry-join attempts", DefaultText: def.RetryInterval.String()},
 			&cli.IntFlag{Name: "retry-max", EnvVars: envVar("retry-max"),
 				Usage: "give up retry-join after this many attempts; 0 never does", DefaultText: "0"},
+			&cli.DurationFlag{Name: "reconnect-interval", EnvVars: envVar("reconnect-interval"),
+				Usage: "how often to try rejoining failed members (heals long partitions)", DefaultText: def.ReconnectInterval.String()},
 			&cli.StringFlag{Name: "data-dir", EnvVars: envVar("data-dir"), TakesFile: true,
 				Usage: "directory for state kept across restarts", DefaultText: "none"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: envVar("encrypt"),
@@ -120,6 +122,9 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("retry-max") {
 		cfg.RetryMax = c.Int("retry-max")
+	}
+	if c.IsSet("reconnect-interval") {
+		cfg.ReconnectInterval = c.Duration("reconnect-interval")
 	}
 	if c.IsSet("data-dir") {
 		cfg.DataDir = c.String("data-dir") // Validate refuses it with --dev
