@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -159,7 +160,7 @@ func readService(path string) (catalog.Service, error) {
 		return catalog.Service{}, err
 	}
 	var p persistedService
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return catalog.Service{}, fmt.Errorf("decode: %w", err)
