@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -191,7 +192,7 @@ func (a *Agent) savePeers() error {
 	sort.Strings(peers)
 	a.persistMu.Lock()
 	defer a.persistMu.Unlock()
-	if strings.Join(peers, ",") == strings.Join(a.savedPeers, ",") {
+	if slices.Equal(peers, a.savedPeers) {
 		return nil
 	}
 	data, err := json.Marshal(peers)
