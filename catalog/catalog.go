@@ -21,13 +21,47 @@ func (v Version) Less(w Version) bool {
 	return v.Counter < w.Counter
 }
 
-// Entry is one versioned write of an origin: a service instance, or a
-// tombstone (Deleted) recording that the instance with Service.ID is gone.
+// Kind tells what an entry holds.
+type Kind uint8
+
+// Entry kinds.
+const (
+	KindService Kind = 0 // a service instance
+	KindCheck   Kind = 1 // the state of a health check
+)
+
+// Entry is one versioned write of an origin: a service instance or a
+// check's state, or a tombstone (Deleted) recording that the instance or
+// check with that ID is gone. Services and checks have separate ID spaces;
+// both count in the origin's one version sequence.
 type Entry struct {
 	Origin  string
 	Version Version
 	Deleted bool
-	Service Service // a tombstone carries only ID and Name
+	Kind    Kind
+	Service Service // KindService; a tombstone carries only ID and Name
+	Check   Check   // KindCheck; a tombstone carries only ID and ServiceID
+}
+
+// ID is the ID of the service or check the entry is about.
+func (e Entry) ID() string {
+	if e.Kind == KindCheck {
+		return e.Check.ID
+	}
+	return e.Service.ID
+}
+
+func (e Entry) key() entryKey { return entryKey{e.Kind, e.ID()} }
+
+// tombstone returns the tombstone of e's service or check at version v.
+func (e Entry) tombstone(v Version) Entry {
+	t := Entry{Origin: e.Origin, Version: v, Deleted: true, Kind: e.Kind}
+	if e.Kind == KindCheck {
+		t.Check = Check{ID: e.Check.ID, ServiceID: e.Check.ServiceID}
+	} else {
+		t.Service = Service{ID: e.Service.ID, Name: e.Service.Name}
+	}
+	return t
 }
 
 // OriginState is what a snapshot says of one origin: the epoch it is in and
@@ -63,6 +97,19 @@ func (c Changes) Empty() bool { return len(c.Accepted) == 0 && len(c.Local) == 0
 
 type key struct{ origin, id string }
 
+// entryKey names an entry within its origin.
+type entryKey struct {
+	kind Kind
+	id   string
+}
+
+func (k entryKey) less(l entryKey) bool {
+	if k.kind != l.kind {
+		return k.kind < l.kind
+	}
+	return k.id < l.id
+}
+
 type record struct {
 	Entry
 	createIndex uint64
@@ -73,7 +120,10 @@ type record struct {
 type origin struct {
 	epoch   uint64
 	counter uint64 // highest counter seen in epoch; never decreases
-	entries map[string]*record
+	entries map[entryKey]*record
+	// checks indexes the live check records by service ID ("" for node
+	// checks) and check ID.
+	checks map[string]map[string]*record
 	// reaped is when Reap dropped the entries of this gone node, zero
 	// otherwise. For another nodeTTL the origin refuses copies of its
 	// epoch that peers which have not reaped yet still push, or they would
@@ -103,7 +153,7 @@ func New(local string, epoch uint64) *Catalog {
 		names:   make(map[string]uint64),
 		index:   1,
 	}
-	c.origins[local] = &origin{epoch: epoch, entries: make(map[string]*record)}
+	c.origins[local] = newOrigin(epoch)
 	return c
 }
 
@@ -131,10 +181,72 @@ func (c *Catalog) ServiceIndex(name string) uint64 {
 func (c *Catalog) getOrigin(name string) *origin {
 	o := c.origins[name]
 	if o == nil {
-		o = &origin{entries: make(map[string]*record)}
+		o = newOrigin(0)
 		c.origins[name] = o
 	}
 	return o
+}
+
+func newOrigin(epoch uint64) *origin {
+	return &origin{epoch: epoch, entries: make(map[entryKey]*record), checks: make(map[string]map[string]*record)}
+}
+
+// namesOf lists the names of the origin's live services that a change of
+// the given check touches: the service it is bound to, or every service
+// for a node check.
+func (o *origin) namesOf(c Check) []string {
+	if c.ServiceID != "" {
+		if r := o.entries[entryKey{KindService, c.ServiceID}]; r != nil && !r.Deleted {
+			return []string{r.Service.Name}
+		}
+		return nil
+	}
+	var names []string
+	for k, r := range o.entries {
+		if k.kind == KindService && !r.Deleted {
+			names = append(names, r.Service.Name)
+		}
+	}
+	return names
+}
+
+// index adds or drops a live record in the by-name or by-service indexes
+// and returns the service names whose view it touches.
+func (c *Catalog) indexRecord(o *origin, r *record, add bool) []string {
+	if r.Deleted {
+		return nil
+	}
+	if r.Kind == KindCheck {
+		m := o.checks[r.Check.ServiceID]
+		if add {
+			if m == nil {
+				m = make(map[string]*record)
+				o.checks[r.Check.ServiceID] = m
+			}
+			m[r.Check.ID] = r
+		} else {
+			delete(m, r.Check.ID)
+			if len(m) == 0 {
+				delete(o.checks, r.Check.ServiceID)
+			}
+		}
+		return o.namesOf(r.Check)
+	}
+	k := key{r.Origin, r.Service.ID}
+	if add {
+		m := c.byName[r.Service.Name]
+		if m == nil {
+			m = make(map[key]*record)
+			c.byName[r.Service.Name] = m
+		}
+		m[k] = r
+	} else {
+		delete(c.byName[r.Service.Name], k)
+		if len(c.byName[r.Service.Name]) == 0 {
+			delete(c.byName, r.Service.Name)
+		}
+	}
+	return []string{r.Service.Name}
 }
 
 // bump advances the index for a change that touches the given services.
@@ -157,29 +269,16 @@ func (c *Catalog) visible(node string) bool {
 
 // store puts r in place of whatever the origin held under its ID.
 func (c *Catalog) store(o *origin, e Entry, now time.Time) *record {
-	k := key{e.Origin, e.Service.ID}
-	old := o.entries[e.Service.ID]
+	k := e.key()
+	old := o.entries[k]
 	r := &record{Entry: e, changed: now}
 	var touched []string
 	if old != nil {
 		r.createIndex = old.createIndex
-		if !old.Deleted {
-			delete(c.byName[old.Service.Name], k)
-			if len(c.byName[old.Service.Name]) == 0 {
-				delete(c.byName, old.Service.Name)
-			}
-			touched = append(touched, old.Service.Name)
-		}
+		touched = append(touched, c.indexRecord(o, old, false)...)
 	}
-	if !e.Deleted {
-		m := c.byName[e.Service.Name]
-		if m == nil {
-			m = make(map[key]*record)
-			c.byName[e.Service.Name] = m
-		}
-		m[k] = r
-		touched = append(touched, e.Service.Name)
-	}
+	o.entries[k] = r
+	touched = append(touched, c.indexRecord(o, r, true)...)
 	if e.Version.Counter > o.counter {
 		o.counter = e.Version.Counter
 	}
@@ -191,22 +290,17 @@ func (c *Catalog) store(o *origin, e Entry, now time.Time) *record {
 		r.createIndex = c.index
 	}
 	r.modifyIndex = c.index
-	o.entries[e.Service.ID] = r
 	return r
 }
 
 // remove drops a record without leaving a tombstone (epoch change, reaping).
-func (c *Catalog) remove(o *origin, r *record) (visibleChange bool) {
-	delete(o.entries, r.Service.ID)
-	if r.Deleted {
-		return false
+func (c *Catalog) remove(o *origin, r *record) (touched []string) {
+	delete(o.entries, r.key())
+	names := c.indexRecord(o, r, false)
+	if !c.visible(r.Origin) {
+		return nil
 	}
-	k := key{r.Origin, r.Service.ID}
-	delete(c.byName[r.Service.Name], k)
-	if len(c.byName[r.Service.Name]) == 0 {
-		delete(c.byName, r.Service.Name)
-	}
-	return c.visible(r.Origin)
+	return names
 }
 
 // advanceEpoch moves a remote origin to a later epoch: everything it wrote
@@ -218,9 +312,7 @@ func (c *Catalog) advanceEpoch(name string, o *origin, epoch uint64) {
 	o.reaped = time.Time{} // a new run of a reaped node
 	var touched []string
 	for _, r := range o.entries {
-		if c.remove(o, r) {
-			touched = append(touched, r.Service.Name)
-		}
+		touched = append(touched, c.remove(o, r)...)
 	}
 	o.epoch, o.counter = epoch, 0
 	if len(touched) > 0 {
@@ -237,7 +329,7 @@ func (c *Catalog) Put(s Service, now time.Time) (e Entry, changed bool, err erro
 		return Entry{}, false, err
 	}
 	o := c.origins[c.local]
-	if r := o.entries[s.ID]; r != nil && !r.Deleted && equalService(r.Service, s) {
+	if r := o.entries[entryKey{KindService, s.ID}]; r != nil && !r.Deleted && equalService(r.Service, s) {
 		return r.Entry, false, nil
 	}
 	e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Service: s}
@@ -245,23 +337,45 @@ func (c *Catalog) Put(s Service, now time.Time) (e Entry, changed bool, err erro
 	return e, true, nil
 }
 
+// PutCheck records the state of one of this agent's own checks and
+// returns the entry to gossip. An unchanged state changes nothing and
+// returns the stored entry with changed false. The check's service need
+// not be registered (yet): a check is shown with the service it names.
+func (c *Catalog) PutCheck(ck Check, now time.Time) (e Entry, changed bool, err error) {
+	if err := ck.Validate(); err != nil {
+		return Entry{}, false, err
+	}
+	o := c.origins[c.local]
+	if r := o.entries[entryKey{KindCheck, ck.ID}]; r != nil && !r.Deleted && r.Check == ck {
+		return r.Entry, false, nil
+	}
+	e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Kind: KindCheck, Check: ck}
+	c.store(o, e, now)
+	return e, true, nil
+}
+
+// DeleteCheck removes one of this agent's own checks, leaving a tombstone
+// to gossip. ok is false if there is no such check.
+func (c *Catalog) DeleteCheck(id string, now time.Time) (e Entry, ok bool) {
+	return c.deleteLocal(entryKey{KindCheck, id}, now)
+}
+
+func (c *Catalog) deleteLocal(k entryKey, now time.Time) (e Entry, ok bool) {
+	o := c.origins[c.local]
+	r := o.entries[k]
+	if r == nil || r.Deleted {
+		return Entry{}, false
+	}
+	e = r.Entry.tombstone(Version{o.epoch, o.counter + 1})
+	c.store(o, e, now)
+	return e, true
+}
+
 // Delete deregisters one of this agent's own services, leaving a tombstone,
 // and returns the tombstone to gossip. ok is false if no such service is
 // registered.
 func (c *Catalog) Delete(id string, now time.Time) (e Entry, ok bool) {
-	o := c.origins[c.local]
-	r := o.entries[id]
-	if r == nil || r.Deleted {
-		return Entry{}, false
-	}
-	e = Entry{
-		Origin:  c.local,
-		Version: Version{o.epoch, o.counter + 1},
-		Deleted: true,
-		Service: Service{ID: id, Name: r.Service.Name},
-	}
-	c.store(o, e, now)
-	return e, true
+	return c.deleteLocal(entryKey{KindService, id}, now)
 }
 
 // Apply merges one entry received from another agent.
@@ -281,7 +395,7 @@ func (c *Catalog) apply(e Entry, now time.Time, ch *Changes) {
 		return
 	}
 	c.advanceEpoch(e.Origin, o, e.Version.Epoch)
-	if r := o.entries[e.Service.ID]; r != nil && !r.Version.Less(e.Version) {
+	if r := o.entries[e.key()]; r != nil && !r.Version.Less(e.Version) {
 		return
 	}
 	e.Service = e.Service.Clone()
@@ -305,17 +419,17 @@ func (c *Catalog) own(e Entry, now time.Time, ch *Changes) {
 	// copy of a service deleted and reaped here. The last two must lose
 	// everywhere, so the agent writes its own state over them. This relies
 	// on the gossip codec carrying a service unchanged, as it does.
-	r := o.entries[e.Service.ID]
+	r := o.entries[e.key()]
 	switch {
 	case r != nil && v.Less(r.Version):
 		return // its own later write wins already
-	case r != nil && v == r.Version && r.Deleted == e.Deleted && equalService(r.Service, e.Service):
+	case r != nil && v == r.Version && equalEntry(r.Entry, e):
 		return // an echo
 	case r != nil:
-		e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Deleted: r.Deleted, Service: r.Service}
+		e = r.Entry
+		e.Version = Version{o.epoch, o.counter + 1}
 	case !e.Deleted:
-		e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Deleted: true,
-			Service: Service{ID: e.Service.ID, Name: e.Service.Name}}
+		e = e.tombstone(Version{o.epoch, o.counter + 1})
 	default:
 		// A tombstone of a service it does not hold: gone either way. It
 		// may be its own, reaped here, so answering it could go on for
@@ -338,19 +452,15 @@ func (c *Catalog) takeOver(v Version, now time.Time, ch *Changes) {
 		return
 	}
 	o.epoch, o.counter = v.Epoch+1, 0
-	ids := make([]string, 0, len(o.entries))
-	for id := range o.entries {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		r := o.entries[id]
+	for _, k := range sortedKeys(o) {
+		r := o.entries[k]
 		if r.Deleted {
-			delete(o.entries, id)
+			delete(o.entries, k)
 			continue
 		}
 		o.counter++
-		e := Entry{Origin: c.local, Version: Version{o.epoch, o.counter}, Service: r.Service}
+		e := r.Entry
+		e.Version = Version{o.epoch, o.counter}
 		c.store(o, e, now)
 		ch.Local = append(ch.Local, e)
 	}
@@ -392,27 +502,18 @@ func (c *Catalog) sweep(s Snapshot, now time.Time, ch *Changes) {
 	if st == nil || o == nil || o.epoch != st.Epoch {
 		return
 	}
-	listed := make(map[string]bool)
+	listed := make(map[entryKey]bool)
 	for _, e := range s.Entries {
 		if e.Origin == s.From {
-			listed[e.Service.ID] = true
+			listed[e.key()] = true
 		}
 	}
-	ids := make([]string, 0)
-	for id, r := range o.entries {
-		if !r.Deleted && !listed[id] && r.Version.Counter <= st.Counter {
-			ids = append(ids, id)
+	for _, k := range sortedKeys(o) {
+		r := o.entries[k]
+		if r.Deleted || listed[k] || r.Version.Counter > st.Counter {
+			continue
 		}
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		r := o.entries[id]
-		e := Entry{
-			Origin:  s.From,
-			Version: Version{st.Epoch, st.Counter},
-			Deleted: true,
-			Service: Service{ID: id, Name: r.Service.Name},
-		}
+		e := r.Entry.tombstone(Version{st.Epoch, st.Counter})
 		if r.Version.Counter == st.Counter {
 			// Cannot happen for an honest sender (its counter names the
 			// write it lists); keep the live copy rather than tie.
@@ -449,15 +550,22 @@ func (c *Catalog) LocalEntries() []Entry {
 	return sortedEntries(c.origins[c.local])
 }
 
-func sortedEntries(o *origin) []Entry {
-	ids := make([]string, 0, len(o.entries))
-	for id := range o.entries {
-		ids = append(ids, id)
+// sortedKeys lists the origin's entry keys, services first, each kind by
+// ID.
+func sortedKeys(o *origin) []entryKey {
+	keys := make([]entryKey, 0, len(o.entries))
+	for k := range o.entries {
+		keys = append(keys, k)
 	}
-	sort.Strings(ids)
-	out := make([]Entry, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, o.entries[id].Entry)
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	return keys
+}
+
+func sortedEntries(o *origin) []Entry {
+	keys := sortedKeys(o)
+	out := make([]Entry, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, o.entries[k].Entry)
 	}
 	return out
 }
@@ -518,6 +626,18 @@ func (c *Catalog) allOlder(o *origin, now time.Time, d time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// equalEntry reports whether two entries hold the same write (versions
+// aside).
+func equalEntry(a, b Entry) bool {
+	if a.Deleted != b.Deleted || a.Kind != b.Kind {
+		return false
+	}
+	if a.Kind == KindCheck {
+		return a.Check == b.Check
+	}
+	return equalService(a.Service, b.Service)
 }
 
 func equalService(a, b Service) bool {

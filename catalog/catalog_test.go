@@ -92,9 +92,30 @@ func checkConsistency(t testing.TB, c *Catalog) {
 	}
 	live := 0
 	for name, o := range c.origins {
-		for id, r := range o.entries {
-			if r.Origin != name || r.Service.ID != id {
-				t.Fatalf("%s: origin %q holds %q under %q", c.local, name, r.Origin+"/"+r.Service.ID, id)
+		inChecks := 0
+		for sid, m := range o.checks {
+			if len(m) == 0 {
+				t.Fatalf("%s: origin %q checks[%q] is empty but present", c.local, name, sid)
+			}
+			for cid, r := range m {
+				inChecks++
+				if o.entries[entryKey{KindCheck, cid}] != r || r.Deleted || r.Check.ServiceID != sid {
+					t.Fatalf("%s: origin %q checks[%q][%q] is not a live check entry", c.local, name, sid, cid)
+				}
+			}
+		}
+		for k, r := range o.entries {
+			if k.kind == KindCheck && !r.Deleted {
+				inChecks--
+			}
+		}
+		if inChecks != 0 {
+			t.Fatalf("%s: origin %q check index off by %d", c.local, name, inChecks)
+		}
+		for k, r := range o.entries {
+			id := k.id
+			if r.Origin != name || r.ID() != id || r.Kind != k.kind {
+				t.Fatalf("%s: origin %q holds %q under %q", c.local, name, r.Origin+"/"+r.ID(), id)
 			}
 			if r.Version.Epoch != o.epoch {
 				t.Fatalf("%s: entry %s/%s of epoch %d under origin epoch %d", c.local, name, id, r.Version.Epoch, o.epoch)
@@ -105,7 +126,7 @@ func checkConsistency(t testing.TB, c *Catalog) {
 			if r.createIndex > r.modifyIndex || r.modifyIndex > c.index {
 				t.Fatalf("%s: entry %s/%s indexes create %d modify %d catalog %d", c.local, name, id, r.createIndex, r.modifyIndex, c.index)
 			}
-			if r.Deleted {
+			if r.Deleted || r.Kind == KindCheck {
 				continue
 			}
 			live++
@@ -122,7 +143,7 @@ func checkConsistency(t testing.TB, c *Catalog) {
 		for k, r := range m {
 			inIndex++
 			o := c.origins[k.origin]
-			if o == nil || o.entries[k.id] != r || r.Deleted || r.Service.Name != sname {
+			if o == nil || o.entries[entryKey{KindService, k.id}] != r || r.Deleted || r.Service.Name != sname {
 				t.Fatalf("%s: byName[%q] holds %v that is not a live entry of that name", c.local, sname, k)
 			}
 		}

@@ -71,6 +71,18 @@ var (
 	tagPool  = []string{"x", "y", "z"}
 )
 
+var checkPool = []string{"c1", "c2", "service:a"}
+
+// randCheck is a check bound to a random service of idPool, or to the node.
+func randCheck(rng *rand.Rand, id string) Check {
+	c := Check{ID: id, Name: "check " + id, Type: "ttl", Status: Health(1 + rng.IntN(3)), Output: fmt.Sprint(rng.IntN(3))}
+	if rng.IntN(3) > 0 {
+		c.ServiceID = idPool[rng.IntN(len(idPool))]
+	}
+	c.Damped = rng.IntN(4) == 0
+	return c
+}
+
 func randService(rng *rand.Rand, id string) Service {
 	s := Service{ID: id, Name: namePool[rng.IntN(len(namePool))], Port: 1 + rng.IntN(3), Weights: Weights{1, 1}}
 	for _, tag := range tagPool {
@@ -97,21 +109,35 @@ func history(rng *rand.Rand) (updates []update, want []Entry) {
 		var last map[string]Entry
 		for _, ep := range epochs {
 			epoch := uint64(ep + 1)
+			// Keys sort as the catalog lists entries: services, then
+			// checks, each by ID.
 			live := map[string]bool{}
 			writes := map[string]Entry{}
 			var counter uint64
 			for range 1 + rng.IntN(8) {
-				id := idPool[rng.IntN(len(idPool))]
 				counter++
 				e := Entry{Origin: name, Version: Version{epoch, counter}}
-				if live[id] && rng.IntN(3) == 0 {
-					e.Deleted = true
-					e.Service = Service{ID: id, Name: writes[id].Service.Name}
+				var k string
+				if rng.IntN(3) == 0 {
+					id := checkPool[rng.IntN(len(checkPool))]
+					k = "1" + id
+					e.Kind = KindCheck
+					if live[k] && rng.IntN(3) == 0 {
+						e = writes[k].tombstone(e.Version)
+					} else {
+						e.Check = randCheck(rng, id)
+					}
 				} else {
-					e.Service = randService(rng, id)
+					id := idPool[rng.IntN(len(idPool))]
+					k = "0" + id
+					if live[k] && rng.IntN(3) == 0 {
+						e = writes[k].tombstone(e.Version)
+					} else {
+						e.Service = randService(rng, id)
+					}
 				}
-				live[id] = !e.Deleted
-				writes[id] = e
+				live[k] = !e.Deleted
+				writes[k] = e
 				updates = append(updates, update{entry: &e})
 			}
 			updates = append(updates,
@@ -188,9 +214,11 @@ func (w *indexWatch) check(t testing.TB, c *Catalog, what string) {
 }
 
 type instanceKey struct {
-	Node    string
-	Service Service
-	Version Version
+	node   string
+	svc    Service
+	v      Version
+	status Health
+	checks []Check
 }
 
 // view is what a reader sees, minus node details (which depend on the
@@ -199,7 +227,11 @@ func view(c *Catalog) map[string][]instanceKey {
 	v := map[string][]instanceKey{}
 	for name := range c.Services() {
 		for _, in := range c.Instances(name) {
-			v[name] = append(v[name], instanceKey{in.Node.Name, in.Service, in.Version})
+			k := instanceKey{node: in.Node.Name, svc: in.Service, v: in.Version, status: in.Status}
+			for _, ck := range in.Checks {
+				k.checks = append(k.checks, ck.Check)
+			}
+			v[name] = append(v[name], k)
 		}
 	}
 	return v
@@ -311,9 +343,11 @@ func TestMergeIsJoin(t *testing.T) {
 func fmtEntries(es []Entry) string {
 	var b strings.Builder
 	for _, e := range es {
-		fmt.Fprintf(&b, "\n  %s/%s@%d.%d", e.Origin, e.Service.ID, e.Version.Epoch, e.Version.Counter)
+		fmt.Fprintf(&b, "\n  %s/%s@%d.%d", e.Origin, e.ID(), e.Version.Epoch, e.Version.Counter)
 		if e.Deleted {
 			b.WriteString(" deleted")
+		} else if e.Kind == KindCheck {
+			fmt.Fprintf(&b, " check of %q: %s %q", e.Check.ServiceID, e.Check.Status, e.Check.Output)
 		} else {
 			fmt.Fprintf(&b, " %s:%d %v %v", e.Service.Name, e.Service.Port, e.Service.Tags, e.Service.Meta)
 		}
@@ -444,8 +478,15 @@ func (c *cluster) step() {
 	i := c.rng.IntN(len(c.nodes))
 	n := c.nodes[i]
 	switch r := c.rng.IntN(100); {
-	case r < 25: // register
-		e, changed, err := n.Put(randService(c.rng, idPool[c.rng.IntN(len(idPool))]), c.now)
+	case r < 25: // register, or a check changes state
+		var e Entry
+		var changed bool
+		var err error
+		if c.rng.IntN(3) == 0 {
+			e, changed, err = n.PutCheck(randCheck(c.rng, checkPool[c.rng.IntN(len(checkPool))]), c.now)
+		} else {
+			e, changed, err = n.Put(randService(c.rng, idPool[c.rng.IntN(len(idPool))]), c.now)
+		}
 		if err != nil {
 			c.t.Fatalf("Put: %v", err)
 		}
@@ -454,6 +495,16 @@ func (c *cluster) step() {
 			c.logf("%s: put%s", n.LocalName(), fmtEntries([]Entry{e}))
 		}
 		c.check(i, "put")
+	case r < 30: // a check is removed
+		if live := n.LocalChecks(); len(live) > 0 {
+			e, ok := n.DeleteCheck(live[c.rng.IntN(len(live))].Check.ID, c.now)
+			if !ok {
+				c.t.Fatalf("DeleteCheck of a live check failed")
+			}
+			c.send(i, true, message{entry: &e})
+			c.logf("%s: delete check%s", n.LocalName(), fmtEntries([]Entry{e}))
+			c.check(i, "delete check")
+		}
 	case r < 35: // deregister
 		if live := n.LocalServices(); len(live) > 0 {
 			e, ok := n.Delete(live[c.rng.IntN(len(live))].ID, c.now)

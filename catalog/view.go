@@ -89,8 +89,8 @@ func (c *Catalog) SetNode(n Node, now time.Time) {
 	// was served is a change of each of its services.
 	var touched []string
 	if wasVisible || c.visible(n.Name) {
-		for _, r := range c.origins[n.Name].entries {
-			if !r.Deleted {
+		for k, r := range c.origins[n.Name].entries {
+			if k.kind == KindService && !r.Deleted {
 				touched = append(touched, r.Service.Name)
 			}
 		}
@@ -128,6 +128,13 @@ type Instance struct {
 	Version     Version
 	CreateIndex uint64
 	ModifyIndex uint64
+	// Checks are the node's checks, then the instance's own, each sorted
+	// by ID; nil when there are none.
+	Checks []CheckView
+	// Status is the worst state among Checks, passing when there are none.
+	Status Health
+	// Damped is set when any of Checks is held by flap damping.
+	Damped bool
 }
 
 // Instances lists the served instances of the named service, sorted by
@@ -140,13 +147,22 @@ func (c *Catalog) Instances(name string) []Instance {
 		if !c.visible(k.origin) {
 			continue
 		}
-		out = append(out, Instance{
+		in := Instance{
 			Node:        c.nodeOf(k.origin),
 			Service:     r.Service,
 			Version:     r.Version,
 			CreateIndex: r.createIndex,
 			ModifyIndex: r.modifyIndex,
-		})
+			Status:      HealthPassing,
+		}
+		o := c.origins[k.origin]
+		in.Checks = c.appendChecks(in.Checks, o, k.origin, "", nil)
+		in.Checks = c.appendChecks(in.Checks, o, k.origin, k.id, &r.Service)
+		for _, ck := range in.Checks {
+			in.Status = Worse(in.Status, ck.Check.Status)
+			in.Damped = in.Damped || ck.Check.Damped
+		}
+		out = append(out, in)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Node.Name != out[j].Node.Name {
@@ -197,7 +213,7 @@ func (c *Catalog) Services() map[string][]string {
 func (c *Catalog) LocalServices() []Service {
 	var out []Service
 	for _, e := range sortedEntries(c.origins[c.local]) {
-		if !e.Deleted {
+		if !e.Deleted && e.Kind == KindService {
 			out = append(out, e.Service)
 		}
 	}
@@ -206,7 +222,7 @@ func (c *Catalog) LocalServices() []Service {
 
 // LocalService returns one of this agent's own live services.
 func (c *Catalog) LocalService(id string) (Service, bool) {
-	r := c.origins[c.local].entries[id]
+	r := c.origins[c.local].entries[entryKey{KindService, id}]
 	if r == nil || r.Deleted {
 		return Service{}, false
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // ProtocolVersion is the version of Shoal's gossip messages. A receiver
-// refuses messages of a version it does not speak.
-const ProtocolVersion = 1
+// refuses messages of a version it does not speak. Version 2 added check
+// entries.
+const ProtocolVersion = 2
 
 // Message types: the first byte of every Shoal message.
 const (
@@ -33,7 +34,11 @@ var ErrMalformed = errors.New("malformed gossip message")
 
 // EncodeEntry frames one entry as a gossip message.
 func EncodeEntry(e catalog.Entry) []byte {
-	b := make([]byte, 0, 64+catalog.EncodedSizeBound(e.Origin, e.Service))
+	n := catalog.EncodedSizeBound(e.Origin, e.Service)
+	if e.Kind == catalog.KindCheck {
+		n = catalog.CheckEncodedSizeBound(e.Origin, e.Check)
+	}
+	b := make([]byte, 0, 64+n)
 	b = append(b, msgEntry, ProtocolVersion)
 	return appendEntry(b, e)
 }
@@ -56,6 +61,13 @@ func EncodeSnapshot(s catalog.Snapshot) []byte {
 	return b
 }
 
+// Entry flags.
+const (
+	flagDeleted byte = 1
+	flagCheck   byte = 2 // a check entry (else a service entry)
+	flagDamped  byte = 1 // in a check's own flags byte
+)
+
 func appendEntry(b []byte, e catalog.Entry) []byte {
 	s := e.Service
 	b = appendString(b, e.Origin)
@@ -63,9 +75,15 @@ func appendEntry(b []byte, e catalog.Entry) []byte {
 	b = binary.AppendUvarint(b, e.Version.Counter)
 	var flags byte
 	if e.Deleted {
-		flags |= 1
+		flags |= flagDeleted
+	}
+	if e.Kind == catalog.KindCheck {
+		flags |= flagCheck
 	}
 	b = append(b, flags)
+	if e.Kind == catalog.KindCheck {
+		return appendCheck(b, e)
+	}
 	b = appendString(b, s.ID)
 	b = appendString(b, s.Name)
 	if e.Deleted {
@@ -85,6 +103,24 @@ func appendEntry(b []byte, e catalog.Entry) []byte {
 		b = appendString(b, s.Meta[k])
 	}
 	return b
+}
+
+func appendCheck(b []byte, e catalog.Entry) []byte {
+	c := e.Check
+	b = appendString(b, c.ID)
+	b = appendString(b, c.ServiceID)
+	if e.Deleted {
+		return b
+	}
+	b = appendString(b, c.Name)
+	b = appendString(b, c.Type)
+	var flags byte
+	if c.Damped {
+		flags |= flagDamped
+	}
+	b = append(b, byte(c.Status), flags)
+	b = appendString(b, c.Notes)
+	return appendString(b, c.Output)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -226,10 +262,15 @@ func (d *decoder) entry() catalog.Entry {
 	e.Version.Epoch = d.uvarint("epoch")
 	e.Version.Counter = d.uvarint("counter")
 	flags := d.byte("flags")
-	if flags&^1 != 0 {
+	if flags&^(flagDeleted|flagCheck) != 0 {
 		d.fail("unknown flags %#x", flags)
 	}
-	e.Deleted = flags&1 != 0
+	e.Deleted = flags&flagDeleted != 0
+	if flags&flagCheck != 0 {
+		e.Kind = catalog.KindCheck
+		d.check(&e)
+		return e
+	}
 	e.Service.ID = d.string("service id")
 	e.Service.Name = d.string("service name")
 	if d.err == nil {
@@ -269,6 +310,33 @@ func (d *decoder) entry() catalog.Entry {
 		}
 	}
 	return e
+}
+
+func (d *decoder) check(e *catalog.Entry) {
+	c := &e.Check
+	c.ID = d.string("check id")
+	c.ServiceID = d.string("check service id")
+	if d.err == nil && (catalog.ValidateName("origin", e.Origin) != nil || c.ID == "" || len(c.ID) > catalog.MaxCheckIDLen || len(c.ServiceID) > catalog.MaxIDLen) {
+		d.fail("check entry with a bad origin, check id or service id")
+	}
+	if e.Deleted {
+		return
+	}
+	c.Name = d.string("check name")
+	c.Type = d.string("check type")
+	c.Status = catalog.Health(d.byte("check status"))
+	flags := d.byte("check flags")
+	if flags&^flagDamped != 0 {
+		d.fail("unknown check flags %#x", flags)
+	}
+	c.Damped = flags&flagDamped != 0
+	c.Notes = d.string("check notes")
+	c.Output = d.string("check output")
+	if d.err == nil {
+		if err := c.Validate(); err != nil {
+			d.fail("check %s/%s: %v", e.Origin, c.ID, err)
+		}
+	}
 }
 
 func (d *decoder) snapshot() catalog.Snapshot {

@@ -61,12 +61,79 @@ func TestEntryRoundTrip(t *testing.T) {
 	}
 }
 
+func sampleCheck(r *rand.Rand) catalog.Check {
+	c := catalog.Check{
+		ID:     "service:web-" + randString(r, 1+r.IntN(20)),
+		Name:   "HTTP on " + randString(r, r.IntN(10)),
+		Type:   []string{"http", "tcp", "ttl", "grpc"}[r.IntN(4)],
+		Status: catalog.Health(1 + r.IntN(3)),
+		Notes:  randString(r, r.IntN(40)),
+		Output: "HTTP GET /health: " + randString(r, r.IntN(100)),
+		Damped: r.IntN(3) == 0,
+	}
+	if r.IntN(3) > 0 {
+		c.ServiceID = "web-" + randString(r, 4)
+	}
+	return c
+}
+
+func TestCheckEntryRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 500; i++ {
+		e := catalog.Entry{
+			Origin:  "node-" + randString(r, 5),
+			Version: catalog.Version{Epoch: r.Uint64(), Counter: r.Uint64()},
+			Kind:    catalog.KindCheck,
+			Check:   sampleCheck(r),
+		}
+		if i%5 == 0 {
+			e.Deleted = true
+			e.Check = catalog.Check{ID: e.Check.ID, ServiceID: e.Check.ServiceID}
+		}
+		m, err := Decode(EncodeEntry(e))
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if m.Type != msgEntry || !reflect.DeepEqual(m.Entry, e) {
+			t.Fatalf("round trip changed the entry:\n got %+v\nwant %+v", m.Entry, e)
+		}
+	}
+}
+
+// The largest valid check, like the largest service, fits one message.
+func TestLargestValidCheckFitsOneMessage(t *testing.T) {
+	c := catalog.Check{
+		ID:        strings.Repeat("i", catalog.MaxCheckIDLen),
+		Name:      strings.Repeat("n", catalog.MaxCheckNameLen),
+		ServiceID: strings.Repeat("s", catalog.MaxIDLen),
+		Type:      strings.Repeat("t", catalog.MaxCheckTypeLen),
+		Status:    catalog.HealthCritical,
+		Notes:     strings.Repeat("x", catalog.MaxNotesLen),
+		Output:    strings.Repeat("o", catalog.MaxOutputHead),
+		Damped:    true,
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	origin := strings.Repeat("o", catalog.MaxNameLen)
+	msg := EncodeEntry(catalog.Entry{Origin: origin, Version: catalog.Version{Epoch: ^uint64(0), Counter: ^uint64(0)}, Kind: catalog.KindCheck, Check: c})
+	if bound := catalog.CheckEncodedSizeBound(origin, c) + 2; len(msg) > bound {
+		t.Fatalf("encoded %d bytes, above the bound %d", len(msg), bound)
+	}
+	if len(msg) > MaxMessageSize {
+		t.Fatalf("largest valid check encodes to %d bytes, above MaxMessageSize %d", len(msg), MaxMessageSize)
+	}
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	s := catalog.Snapshot{From: "node-a"}
 	for i := 0; i < 50; i++ {
 		s.Origins = append(s.Origins, catalog.OriginState{Name: randString(r, 6), Epoch: r.Uint64(), Counter: r.Uint64()})
 		s.Entries = append(s.Entries, catalog.Entry{Origin: "node-a", Version: catalog.Version{Epoch: 7, Counter: uint64(i + 1)}, Service: sampleService(r)})
+	}
+	for i := 0; i < 20; i++ {
+		s.Entries = append(s.Entries, catalog.Entry{Origin: "node-a", Version: catalog.Version{Epoch: 7, Counter: uint64(i + 51)}, Kind: catalog.KindCheck, Check: sampleCheck(r)})
 	}
 	m, err := Decode(EncodeSnapshot(s))
 	if err != nil {
@@ -160,6 +227,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(EncodeEntry(catalog.Entry{Origin: "a", Version: catalog.Version{Epoch: 1, Counter: 3}, Deleted: true, Service: catalog.Service{ID: "x", Name: "x"}}))
 	f.Add(EncodeSnapshot(catalog.Snapshot{From: "a", Origins: []catalog.OriginState{{Name: "a", Epoch: 1, Counter: 2}},
 		Entries: []catalog.Entry{{Origin: "a", Version: catalog.Version{Epoch: 1, Counter: 2}, Service: sampleService(r)}}}))
+	f.Add(EncodeEntry(catalog.Entry{Origin: "a", Version: catalog.Version{Epoch: 1, Counter: 4}, Kind: catalog.KindCheck, Check: sampleCheck(r)}))
+	f.Add(EncodeEntry(catalog.Entry{Origin: "a", Version: catalog.Version{Epoch: 1, Counter: 5}, Deleted: true, Kind: catalog.KindCheck, Check: catalog.Check{ID: "c", ServiceID: "x"}}))
 	f.Add([]byte{msgSnapshot, ProtocolVersion, 0, 0xff, 0xff, 0x7f})
 	f.Add(EncodeLeave(Leave{Node: "node-1", Epoch: 42}))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -166,7 +166,7 @@ func (g *Gossip) Broadcast(entries ...catalog.Entry) {
 // instance is still queued: the named queue replaces by name, so without
 // this check a late older write could push a newer one out.
 func (g *Gossip) queueEntry(e catalog.Entry, msg []byte) {
-	name := e.Origin + "\x00" + e.Service.ID
+	name := e.Origin + "\x00" + string('0'+rune(e.Kind)) + e.ID()
 	g.qmu.Lock()
 	defer g.qmu.Unlock()
 	if old := g.queued[name]; old != nil && !old.finished.Load() && e.Version.Less(old.version) {
