@@ -31,12 +31,18 @@ type ServiceAddress struct {
 	Port    int
 }
 
-// AgentServiceCheck is a check definition inside a registration. Shoal
-// accepts it for compatibility; checks run once health checking exists.
+// AgentServiceCheck is a check definition, as Consul's clients send it
+// inside a service registration (Check, Checks) and, inline, in
+// AgentCheckRegistration. Shoal runs HTTP, TCP, gRPC and TTL checks; the
+// other kinds Consul knows (ScriptArgs, DockerContainerID with Shell,
+// H2PING, AliasNode and AliasService) are accepted by the decoder so that
+// the agent can refuse them by name as not supported.
 type AgentServiceCheck struct {
 	CheckID                        string              `json:",omitempty"`
 	Name                           string              `json:",omitempty"`
 	Args                           []string            `json:"ScriptArgs,omitempty"`
+	DockerContainerID              string              `json:",omitempty"`
+	Shell                          string              `json:",omitempty"`
 	Interval                       string              `json:",omitempty"`
 	Timeout                        string              `json:",omitempty"`
 	TTL                            string              `json:",omitempty"`
@@ -46,12 +52,31 @@ type AgentServiceCheck struct {
 	Body                           string              `json:",omitempty"`
 	TCP                            string              `json:",omitempty"`
 	GRPC                           string              `json:",omitempty"`
+	GRPCUseTLS                     bool                `json:",omitempty"`
+	H2PING                         string              `json:",omitempty"`
+	AliasNode                      string              `json:",omitempty"`
+	AliasService                   string              `json:",omitempty"`
 	Status                         string              `json:",omitempty"`
 	Notes                          string              `json:",omitempty"`
+	TLSServerName                  string              `json:",omitempty"`
 	TLSSkipVerify                  bool                `json:",omitempty"`
 	DeregisterCriticalServiceAfter string              `json:",omitempty"`
 	SuccessBeforePassing           int                 `json:",omitempty"`
+	FailuresBeforeWarning          int                 `json:",omitempty"`
 	FailuresBeforeCritical         int                 `json:",omitempty"`
+	OutputMaxSize                  int                 `json:",omitempty"`
+}
+
+// AgentCheckRegistration is the body of PUT /v1/agent/check/register.
+// As in Consul, the check's fields sit inline beside ID, Name, Notes and
+// ServiceID; the outer Name and Notes shadow the embedded ones, so JSON
+// "Name" and "Notes" land in the outer fields.
+type AgentCheckRegistration struct {
+	ID        string `json:",omitempty"`
+	Name      string `json:",omitempty"`
+	Notes     string `json:",omitempty"`
+	ServiceID string `json:",omitempty"`
+	AgentServiceCheck
 }
 
 // AgentServiceRegistration is the body of PUT /v1/agent/service/register.
@@ -157,6 +182,48 @@ type HealthCheck struct {
 	Type        string
 	CreateIndex uint64
 	ModifyIndex uint64
+	Damped      bool `json:",omitempty"` // Shoal: held at its worse state by flap damping
+}
+
+// AgentCheck is one check as GET /v1/agent/checks shows it (a map from
+// check ID to AgentCheck).
+type AgentCheck struct {
+	Node        string
+	CheckID     string
+	Name        string
+	Status      string
+	Notes       string
+	Output      string
+	ServiceID   string
+	ServiceName string
+	ServiceTags []string
+	Type        string
+	Interval    string
+	Timeout     string
+	ExposedPort int
+	Definition  HealthCheckDefinition
+	Damped      bool `json:",omitempty"` // Shoal: held at its worse state by flap damping
+}
+
+// HealthCheckDefinition is what a check runs, as the Definition field of
+// AgentCheck. Durations are Go duration strings ("10s") under the names
+// Consul's Go client reads (it also accepts them as Interval, Timeout and
+// DeregisterCriticalServiceAfter, the names Consul's agent writes); zero
+// ones are left out.
+type HealthCheckDefinition struct {
+	HTTP                                   string              `json:",omitempty"`
+	Header                                 map[string][]string `json:",omitempty"`
+	Method                                 string              `json:",omitempty"`
+	Body                                   string              `json:",omitempty"`
+	TLSServerName                          string              `json:",omitempty"`
+	TLSSkipVerify                          bool                `json:",omitempty"`
+	TCP                                    string              `json:",omitempty"`
+	GRPC                                   string              `json:",omitempty"`
+	GRPCUseTLS                             bool                `json:",omitempty"`
+	IntervalDuration                       string              `json:",omitempty"`
+	TimeoutDuration                        string              `json:",omitempty"`
+	TTLDuration                            string              `json:",omitempty"`
+	DeregisterCriticalServiceAfterDuration string              `json:",omitempty"`
 }
 
 // Health check states.
@@ -164,6 +231,8 @@ const (
 	HealthPassing  = "passing"
 	HealthWarning  = "warning"
 	HealthCritical = "critical"
+	// HealthAny asks HealthState for checks in every state.
+	HealthAny = "any"
 )
 
 // ServiceEntry is one instance as /v1/health/service/:name shows it.
