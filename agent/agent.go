@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/gossip"
+	"github.com/shoal-sd/shoal/health"
 	"github.com/shoal-sd/shoal/localapi"
 )
 
@@ -50,6 +51,19 @@ type Agent struct {
 	stop     chan struct{} // closed when the agent has left and must shut down
 	leaveMu  sync.Mutex
 	left     bool
+
+	logs *logHub // the monitors of the log (Monitor)
+
+	// regMu serialises changes of local services and checks (the API, the
+	// config file, the check manager's deregistrations) and guards checks
+	// and configServices. The health manager is called under it, never
+	// under mu: its callbacks take mu.
+	regMu          sync.Mutex
+	checks         map[string]*localCheck
+	configServices map[string]bool // IDs of the services the config file defines
+	health         *health.Manager // set by Run
+	metrics        *metrics        // set by Run
+	bg             sync.WaitGroup  // deregistrations of critical services
 }
 
 var _ localapi.Backend = (*Agent)(nil)
@@ -63,6 +77,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Every log line passes the tee, so that monitors see it at their
+	// own level.
+	tee := newLogTee(log.Handler())
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -79,7 +96,8 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	return &Agent{
 		cfg:       cfg,
-		log:       log.With("node", cfg.NodeName),
+		log:       slog.New(tee).With("node", cfg.NodeName),
+		logs:      tee.hub,
 		now:       now,
 		bindIP:    bindIP,
 		advertise: adv,
@@ -89,8 +107,11 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		// have gone back).
 		cat:     catalog.New(cfg.NodeName, uint64(now().UnixNano())),
 		changed: make(chan struct{}),
-		ready:   make(chan struct{}),
-		stop:    make(chan struct{}),
+		checks:  make(map[string]*localCheck),
+
+		configServices: make(map[string]bool),
+		ready:          make(chan struct{}),
+		stop:           make(chan struct{}),
 	}, nil
 }
 
@@ -113,6 +134,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	var savedPeers []string
 	if a.cfg.DataDir != "" {
 		if err := a.restoreServices(); err != nil {
+			return err
+		}
+		if err := a.restoreChecks(); err != nil {
 			return err
 		}
 		savedPeers = a.loadPeers()
@@ -138,6 +162,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := newMetrics(a)
+	a.metrics = m
+	a.startChecks(runCtx)
+	if err := a.registerConfigServices(a.cfg.Services); err != nil {
+		// Validated when the file was loaded; a conflict with a check
+		// restored from the data dir can still fail here.
+		a.log.Error("config file services", "err", err)
+	}
 	srv := &http.Server{
 		Handler: localapi.New(localapi.Config{
 			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe,
@@ -160,6 +191,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		_ = srv.Shutdown(sctx)
+		a.stopChecks()
 		if err := g.Shutdown(); err != nil {
 			a.log.Warn("gossip shutdown", "err", err)
 		}

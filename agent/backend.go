@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/memberlist"
 
@@ -29,47 +32,118 @@ func (a *Agent) Changed() <-chan struct{} {
 	return a.changed
 }
 
-// RegisterService adds or replaces one of this agent's services and
-// gossips it. Gossip happens after the lock is released: memberlist calls
-// into the agent (SetNode) while holding its own locks, so the agent never
-// calls memberlist while holding its own.
-func (a *Agent) RegisterService(s catalog.Service) error {
+// RegisterService adds or replaces one of this agent's services, with its
+// checks, and gossips it. Gossip happens after the catalog lock is
+// released: memberlist calls into the agent (SetNode) while holding its
+// own locks, so the agent never calls memberlist while holding a.mu.
+func (a *Agent) RegisterService(s catalog.Service, checks []api.AgentServiceCheck) error {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	return a.registerService(s, checks, false)
+}
+
+// registerService registers a service from the API or (config) from the
+// config file; call with regMu held. Everything is validated before
+// anything changes.
+func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceCheck, config bool) error {
+	s = s.Normalize()
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	lcs, err := serviceChecks(s, checks)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	keep := map[string]bool{}
+	for i, lc := range lcs {
+		lc.config = config
+		keep[lc.def.ID] = true
+		if old := a.checks[lc.def.ID]; old != nil && old.def.ServiceID != s.ID {
+			field := "Check.CheckID"
+			if len(lcs) > 1 {
+				field = fmt.Sprintf("Checks[%d].CheckID", i)
+			}
+			return fmt.Errorf("register: %w", &catalog.FieldError{Field: field, Msg: fmt.Sprintf("%q is already a check of another service or of the node", lc.def.ID)})
+		}
+	}
 	var (
 		e       catalog.Entry
 		changed bool
-		err     error
 	)
 	a.write(func(c *catalog.Catalog) { e, changed, err = c.Put(s, a.now()) })
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
+	var out []catalog.Entry
 	if changed {
-		a.g.Broadcast(e)
+		out = append(out, e)
 	}
+	// A registration replaces the service's checks, as in Consul.
+	var dropped []string
+	for _, id := range a.checksOf(s.ID) {
+		if keep[id] || isMaintenance(id) {
+			continue
+		}
+		if t, ok := a.removeCheck(id); ok {
+			out = append(out, t)
+		}
+		dropped = append(dropped, id)
+	}
+	out = append(out, a.addChecks(lcs)...)
+	if config {
+		a.configServices[s.ID] = true
+	} else {
+		delete(a.configServices, s.ID)
+	}
+	a.broadcast(out...)
 	// Registered and gossiped even if the disk fails; the caller hears
 	// that it would not survive a restart.
-	if err := a.persistService(e.Service.ID); err != nil {
-		a.log.Error("service not saved to the data dir", "id", e.Service.ID, "err", err)
-		return fmt.Errorf("register: %w", err)
+	var perr error
+	for _, id := range append(dropped, slices.Collect(maps.Keys(keep))...) {
+		perr = errors.Join(perr, a.persistCheck(id))
+	}
+	perr = errors.Join(perr, a.persistService(s.ID))
+	if perr != nil {
+		a.log.Error("service not saved to the data dir", "id", s.ID, "err", perr)
+		return fmt.Errorf("register: %w", perr)
 	}
 	return nil
 }
 
-// DeregisterService removes one of this agent's services and gossips the
-// tombstone.
+// DeregisterService removes one of this agent's services, its checks and
+// its maintenance mode, and gossips the tombstones.
 func (a *Agent) DeregisterService(id string) error {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	return a.deregisterService(id)
+}
+
+func (a *Agent) deregisterService(id string) error {
 	var (
 		e  catalog.Entry
 		ok bool
 	)
+	checks := a.checksOf(id)
 	a.write(func(c *catalog.Catalog) { e, ok = c.Delete(id, a.now()) })
 	if !ok {
 		return fmt.Errorf("service %q: %w", id, localapi.ErrNotFound)
 	}
-	a.g.Broadcast(e)
-	if err := a.persistService(id); err != nil {
-		a.log.Error("deregistration not saved to the data dir", "id", id, "err", err)
-		return fmt.Errorf("deregister: %w", err)
+	out := []catalog.Entry{e}
+	for _, cid := range checks {
+		if t, ok := a.removeCheck(cid); ok {
+			out = append(out, t)
+		}
+	}
+	delete(a.configServices, id)
+	a.broadcast(out...)
+	perr := a.persistService(id)
+	for _, cid := range checks {
+		perr = errors.Join(perr, a.persistCheck(cid))
+	}
+	perr = errors.Join(perr, a.persistMaintenance())
+	if perr != nil {
+		a.log.Error("deregistration not saved to the data dir", "id", id, "err", perr)
+		return fmt.Errorf("deregister: %w", perr)
 	}
 	return nil
 }

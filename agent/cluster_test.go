@@ -57,10 +57,10 @@ func status(n *testutil.Node, node string) catalog.NodeStatus {
 func TestRegistrationAndDeregistrationReachEveryAgent(t *testing.T) {
 	c := testutil.NewCluster(t, 5)
 	n2 := c.Node("node-2")
-	if err := n2.Agent.RegisterService(web("web-1", 8080, "v1")); err != nil {
+	if err := n2.Agent.RegisterService(web("web-1", 8080, "v1"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Node("node-4").Agent.RegisterService(web("web-2", 8081)); err != nil {
+	if err := c.Node("node-4").Agent.RegisterService(web("web-2", 8081), nil); err != nil {
 		t.Fatal(err)
 	}
 	seenBy(t, c, "node-2/web-1", "node-4/web-2")
@@ -70,7 +70,7 @@ func TestRegistrationAndDeregistrationReachEveryAgent(t *testing.T) {
 	}
 
 	// A change of an existing instance replaces it everywhere.
-	if err := n2.Agent.RegisterService(web("web-1", 9090, "v2")); err != nil {
+	if err := n2.Agent.RegisterService(web("web-1", 9090, "v2"), nil); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, converge, func() error {
@@ -104,7 +104,7 @@ func TestDepartureHidesServicesEverywhere(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testutil.NewCluster(t, 5)
-			if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080)); err != nil {
+			if err := c.Node("node-4").Agent.RegisterService(web("web-1", 8080), nil); err != nil {
 				t.Fatal(err)
 			}
 			seenBy(t, c, "node-4/web-1")
@@ -123,7 +123,7 @@ func TestRestartWithEmptyStateUnderTheSameName(t *testing.T) {
 	c := testutil.NewCluster(t, 5)
 	n3 := c.Node("node-3")
 	for _, id := range []string{"web-a", "web-b"} {
-		if err := n3.Agent.RegisterService(web(id, 8080)); err != nil {
+		if err := n3.Agent.RegisterService(web(id, 8080), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestRestartWithEmptyStateUnderTheSameName(t *testing.T) {
 	c.Crash("node-3")
 	c.Net.Restore(n3.Gossip)
 	n3 = c.Start("node-3", port)
-	if err := n3.Agent.RegisterService(web("web-c", 8080)); err != nil {
+	if err := n3.Agent.RegisterService(web("web-c", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n3.Agent.Join(context.Background(), c.Addrs("node-0")); err != nil {
@@ -147,7 +147,7 @@ func TestRestartWithEmptyStateUnderTheSameName(t *testing.T) {
 func TestPartitionHealsToOneCatalog(t *testing.T) {
 	c := testutil.NewCluster(t, 6)
 	left, right := []string{"node-0", "node-1", "node-2"}, []string{"node-3", "node-4", "node-5"}
-	if err := c.Node("node-0").Agent.RegisterService(web("old", 8080)); err != nil {
+	if err := c.Node("node-0").Agent.RegisterService(web("old", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	seenBy(t, c, "node-0/old")
@@ -166,10 +166,10 @@ func TestPartitionHealsToOneCatalog(t *testing.T) {
 	if err := c.Node("node-0").Agent.DeregisterService("old"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Node("node-1").Agent.RegisterService(web("left-new", 8080)); err != nil {
+	if err := c.Node("node-1").Agent.RegisterService(web("left-new", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Node("node-4").Agent.RegisterService(web("right-new", 8080)); err != nil {
+	if err := c.Node("node-4").Agent.RegisterService(web("right-new", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -209,7 +209,7 @@ func TestEncryptedClusterRefusesOtherKeys(t *testing.T) {
 	c.Start("node-0", 0)
 	c.Start("node-1", 0)
 	c.JoinAll()
-	if err := c.Node("node-1").Agent.RegisterService(web("web-1", 8080)); err != nil {
+	if err := c.Node("node-1").Agent.RegisterService(web("web-1", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	seenBy(t, c, "node-1/web-1")
@@ -247,7 +247,7 @@ func TestRetryJoinKeepsTryingUntilJoined(t *testing.T) {
 func TestRestartWithClockBehindTakesOver(t *testing.T) {
 	c := testutil.NewCluster(t, 3)
 	n2 := c.Node("node-2")
-	if err := n2.Agent.RegisterService(web("web-old", 8080)); err != nil {
+	if err := n2.Agent.RegisterService(web("web-old", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	seenBy(t, c, "node-2/web-old")
@@ -261,7 +261,7 @@ func TestRestartWithClockBehindTakesOver(t *testing.T) {
 		}
 	}
 	n2 = c.Start("node-2", port)
-	if err := n2.Agent.RegisterService(web("web-new", 8080)); err != nil {
+	if err := n2.Agent.RegisterService(web("web-new", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n2.Agent.Join(context.Background(), c.Addrs("node-0")); err != nil {
@@ -278,7 +278,7 @@ func TestJoinAcrossDatacentersIsRefused(t *testing.T) {
 	other.Net = c.Net
 	other.Configure = func(cfg *agent.Config) { cfg.Datacenter = "dc2" }
 	stranger := other.Start("stranger", 0)
-	if err := stranger.Agent.RegisterService(web("foreign", 8080)); err != nil {
+	if err := stranger.Agent.RegisterService(web("foreign", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := stranger.Agent.Join(context.Background(), c.Addrs("node-0"))
@@ -328,7 +328,7 @@ func TestLongPartitionMergesAfterHealing(t *testing.T) {
 		}
 		return nil
 	})
-	if err := c.Node("node-3").Agent.RegisterService(web("during", 8080)); err != nil {
+	if err := c.Node("node-3").Agent.RegisterService(web("during", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	// The partition lasts three times GossipToTheDeadTime beyond that: a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/health"
 )
 
 // Config is everything an agent needs. Start from DefaultConfig (or
@@ -64,8 +65,17 @@ type Config struct {
 	NodeReapTTL time.Duration
 	// LeaveTimeout bounds the graceful leave at shutdown. Default 5s.
 	LeaveTimeout time.Duration
+	// Damping holds a flapping check at its worse state (see
+	// health.Damping). Default health.DefaultDamping().
+	Damping health.Damping
 	// Dev marks a development agent: loopback only, no data dir.
 	Dev bool
+	// ConfigFile is the JSON config file the settings were read from (see
+	// LoadConfigFile), or empty; the agent reads it again on reload.
+	ConfigFile string
+	// Services are the services defined in the config file; the agent
+	// registers them at start and replaces them on reload.
+	Services []api.AgentServiceRegistration
 
 	// Memberlist, if set, adjusts the memberlist configuration after Shoal
 	// has filled it in (tests use it for fast timers and transports).
@@ -94,6 +104,7 @@ func DefaultConfig() Config {
 		TombstoneTTL:      72 * time.Hour,
 		NodeReapTTL:       72 * time.Hour,
 		LeaveTimeout:      5 * time.Second,
+		Damping:           health.DefaultDamping(),
 	}
 }
 
@@ -126,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if err := catalog.ValidateName("datacenter", c.Datacenter); err != nil {
 		return fmt.Errorf("invalid datacenter: %w", err)
+	}
+	if err := validateServices(c.Services); err != nil {
+		return err
 	}
 	if _, err := resolveIP("bind", c.BindAddr); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 type metrics struct {
 	reg     *prometheus.Registry
 	latency *prometheus.HistogramVec
+	checks  *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -29,11 +30,19 @@ func newMetrics(a *Agent) *metrics {
 			Help:    "Time to answer a local HTTP API request (blocking queries excluded), by route.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"method", "route"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_check_transitions_total",
+			Help: "Changes of state of this agent's checks, by the state reached.",
+		}, []string{"status"}),
+	}
+	for _, h := range []catalog.Health{catalog.HealthPassing, catalog.HealthWarning, catalog.HealthCritical} {
+		m.checks.WithLabelValues(h.String())
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.latency,
+		m.checks,
 		&catalogCollector{a: a},
 	)
 	gossipCounter := func(name, help string, v func() uint64) {
@@ -60,6 +69,10 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+func (m *metrics) checkResult(h catalog.Health) {
+	m.checks.WithLabelValues(h.String()).Inc()
+}
+
 func (m *metrics) observe(method, route string, d time.Duration) {
 	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
 }
@@ -73,18 +86,27 @@ var (
 	servedDesc  = prometheus.NewDesc("shoal_catalog_instances_served", "Instances served (their node alive).", nil, nil)
 	namesDesc   = prometheus.NewDesc("shoal_catalog_services", "Distinct service names served.", nil, nil)
 	localDesc   = prometheus.NewDesc("shoal_local_services", "Services registered with this agent.", nil, nil)
+	checksDesc  = prometheus.NewDesc("shoal_local_checks", "This agent's checks, by state.", []string{"status"}, nil)
+	dampedDesc  = prometheus.NewDesc("shoal_local_checks_damped", "This agent's checks held by flap damping.", nil, nil)
 )
 
 func (c *catalogCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{membersDesc, entriesDesc, servedDesc, namesDesc, localDesc} {
+	for _, d := range []*prometheus.Desc{membersDesc, entriesDesc, servedDesc, namesDesc, localDesc, checksDesc, dampedDesc} {
 		ch <- d
 	}
 }
 
 func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
 	states := map[string]int{"alive": 0, "failed": 0, "left": 0}
-	var live, tombstones, served, names, local int
+	var live, tombstones, served, names, local, damped int
+	checks := map[catalog.Health]int{catalog.HealthPassing: 0, catalog.HealthWarning: 0, catalog.HealthCritical: 0}
 	c.a.Read(func(cat *catalog.Catalog) {
+		for _, v := range cat.LocalChecks() {
+			checks[v.Check.Status]++
+			if v.Check.Damped {
+				damped++
+			}
+		}
 		for _, n := range cat.Nodes() {
 			switch n.Status {
 			case catalog.StatusAlive, catalog.StatusSuspect:
@@ -117,4 +139,8 @@ func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(servedDesc, prometheus.GaugeValue, float64(served))
 	ch <- prometheus.MustNewConstMetric(namesDesc, prometheus.GaugeValue, float64(names))
 	ch <- prometheus.MustNewConstMetric(localDesc, prometheus.GaugeValue, float64(local))
+	for h, n := range checks {
+		ch <- prometheus.MustNewConstMetric(checksDesc, prometheus.GaugeValue, float64(n), h.String())
+	}
+	ch <- prometheus.MustNewConstMetric(dampedDesc, prometheus.GaugeValue, float64(damped))
 }

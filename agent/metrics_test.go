@@ -40,7 +40,7 @@ func scrape(t *testing.T, n *testutil.Node) map[string]float64 {
 
 func TestPrometheusMetrics(t *testing.T) {
 	c := testutil.NewCluster(t, 3)
-	if err := c.Node("node-2").Agent.RegisterService(web("web-1", 8080)); err != nil {
+	if err := c.Node("node-2").Agent.RegisterService(web("web-1", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	seenBy(t, c, "node-2/web-1")

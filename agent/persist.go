@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,17 +16,38 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/health"
 )
 
 // The data directory keeps what the agent must not lose across restarts:
-// one file per service registered over the API (so a burst of
-// registrations writes each service once, and a crash can only ever lose
-// the write under way), and the peers it has known.
+// one file per service and one per check registered over the API (so a
+// burst of registrations writes each once, and a crash can only ever lose
+// the write under way), the maintenance modes, and the peers it has known.
+// What the config file defines is not kept: the file is read again.
 const (
-	servicesDir = "services"
-	peersFile   = "peers.json"
+	servicesDir     = "services"
+	checksDir       = "checks"
+	maintenanceFile = "maintenance.json"
+	peersFile       = "peers.json"
 )
+
+// persistedCheck is the file format of one check: the registration as the
+// API would take it again.
+type persistedCheck struct {
+	Version int
+	Check   api.AgentCheckRegistration
+}
+
+// persistedMaintenance is the file format of the maintenance modes: the
+// reason of each, by service ID; Node is nil when the node is not in
+// maintenance.
+type persistedMaintenance struct {
+	Version  int
+	Node     *string
+	Services map[string]string
+}
 
 // persistedService is the file format of one service: versioned, so a
 // later Shoal can read what an earlier one wrote.
@@ -76,9 +98,69 @@ func syncDir(dir string) error {
 
 // serviceFile names a service's file by a hash of its ID: IDs may hold
 // characters a file name cannot.
-func (a *Agent) serviceFile(id string) string {
+func (a *Agent) serviceFile(id string) string { return a.hashedFile(servicesDir, id) }
+
+func (a *Agent) hashedFile(dir, id string) string {
 	h := sha256.Sum256([]byte(id))
-	return filepath.Join(a.cfg.DataDir, servicesDir, hex.EncodeToString(h[:16])+".json")
+	return filepath.Join(a.cfg.DataDir, dir, hex.EncodeToString(h[:16])+".json")
+}
+
+// removeFile removes a file that may not exist, durably.
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("persist: remove %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// persistCheck brings a check's file in line with what the agent runs:
+// the registration of an API check, or no file. Call with regMu held.
+func (a *Agent) persistCheck(id string) error {
+	if a.cfg.DataDir == "" {
+		return nil
+	}
+	a.persistMu.Lock()
+	defer a.persistMu.Unlock()
+	path := a.hashedFile(checksDir, id)
+	lc := a.checks[id]
+	if lc == nil || lc.config {
+		return removeFile(path)
+	}
+	data, err := json.Marshal(persistedCheck{Version: 1, Check: lc.reg})
+	if err != nil {
+		return fmt.Errorf("persist check %q: %w", id, err)
+	}
+	return writeFileAtomic(path, data)
+}
+
+// persistMaintenance writes the maintenance modes the catalog holds.
+// Call with regMu held.
+func (a *Agent) persistMaintenance() error {
+	if a.cfg.DataDir == "" {
+		return nil
+	}
+	p := persistedMaintenance{Version: 1, Services: map[string]string{}}
+	a.Read(func(c *catalog.Catalog) {
+		if ck, ok := c.LocalCheck(catalog.NodeMaintenanceID); ok {
+			p.Node = &ck.Notes
+		}
+		for _, s := range c.LocalServices() {
+			if ck, ok := c.LocalCheck(catalog.ServiceMaintenanceID(s.ID)); ok {
+				p.Services[s.ID] = ck.Notes
+			}
+		}
+	})
+	a.persistMu.Lock()
+	defer a.persistMu.Unlock()
+	path := filepath.Join(a.cfg.DataDir, maintenanceFile)
+	if p.Node == nil && len(p.Services) == 0 {
+		return removeFile(path)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("persist maintenance: %w", err)
+	}
+	return writeFileAtomic(path, data)
 }
 
 // persistService brings the service's file in line with the catalog: it
@@ -98,11 +180,8 @@ func (a *Agent) persistService(id string) error {
 	}
 	a.mu.RUnlock()
 	path := a.serviceFile(id)
-	if !ok {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("persist: remove %s: %w", path, err)
-		}
-		return syncDir(filepath.Dir(path))
+	if !ok || a.configServices[id] {
+		return removeFile(path)
 	}
 	data, err := json.Marshal(persistedService{Version: 1, Service: s})
 	if err != nil {
@@ -115,13 +194,114 @@ func (a *Agent) persistService(id string) error {
 // data directory. A file that cannot be read or decoded is reported, set
 // aside (renamed *.corrupt-TIME) and skipped: it never stops the agent.
 func (a *Agent) restoreServices() error {
-	dir := filepath.Join(a.cfg.DataDir, servicesDir)
+	n, err := a.restoreDir(servicesDir, "service", func(path string) error {
+		s, err := readService(path)
+		if err == nil {
+			a.mu.Lock()
+			_, _, err = a.cat.Put(s, a.now())
+			a.mu.Unlock()
+		}
+		return err
+	})
+	if n > 0 {
+		a.log.Info("restored services from the data dir", "services", n)
+	}
+	return err
+}
+
+// restoreChecks starts again every check found in the data directory, in
+// its initial state; a TTL check is critical until its first heartbeat,
+// whatever it was before. Services are restored first: a check of a
+// service that is gone is set aside.
+func (a *Agent) restoreChecks() error {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	n, err := a.restoreDir(checksDir, "check", func(path string) error {
+		r, err := readCheck(path)
+		if err != nil {
+			return err
+		}
+		def, err := health.FromCheckRegistration(r)
+		if err != nil {
+			return err
+		}
+		if def.TTL > 0 {
+			def.Status = catalog.HealthCritical
+		}
+		lc := &localCheck{reg: r, def: def}
+		if err := lc.initial().Validate(); err != nil {
+			return err
+		}
+		if def.ServiceID != "" {
+			var ok bool
+			a.Read(func(c *catalog.Catalog) { _, ok = c.LocalService(def.ServiceID) })
+			if !ok {
+				return fmt.Errorf("check of service %q, which is not registered", def.ServiceID)
+			}
+		}
+		a.addChecks([]*localCheck{lc})
+		return nil
+	})
+	if n > 0 {
+		a.log.Info("restored checks from the data dir", "checks", n)
+	}
+	if err != nil {
+		return err
+	}
+	return a.restoreMaintenance()
+}
+
+// restoreMaintenance puts the node and services back into the
+// maintenance modes saved; call with regMu held.
+func (a *Agent) restoreMaintenance() error {
+	path := filepath.Join(a.cfg.DataDir, maintenanceFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var p persistedMaintenance
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&p)
+	}
+	if err == nil && p.Version != 1 {
+		err = fmt.Errorf("file format version %d; this agent reads 1", p.Version)
+	}
+	if err != nil {
+		a.setAside(path, "maintenance", err)
+		return nil
+	}
+	if p.Node != nil {
+		if err := a.setMaintenance("", true, *p.Node); err != nil {
+			a.log.Error("node maintenance not restored", "err", err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.Services)) {
+		var ok bool
+		a.Read(func(c *catalog.Catalog) { _, ok = c.LocalService(id) })
+		if !ok {
+			continue // deregistered since; the next write drops it
+		}
+		if err := a.setMaintenance(id, true, p.Services[id]); err != nil {
+			a.log.Error("service maintenance not restored", "service", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// restoreDir calls restore for every file of a data-dir subdirectory and
+// returns how many it restored. A file that cannot be read, decoded or
+// restored is reported, set aside (renamed *.corrupt-TIME) and skipped: it
+// never stops the agent.
+func (a *Agent) restoreDir(sub, what string, restore func(path string) error) (int, error) {
+	dir := filepath.Join(a.cfg.DataDir, sub)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("data-dir: %w", err)
+		return 0, fmt.Errorf("data-dir: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("data-dir: %w", err)
+		return 0, fmt.Errorf("data-dir: %w", err)
 	}
 	restored := 0
 	for _, de := range entries {
@@ -133,26 +313,39 @@ func (a *Agent) restoreServices() error {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		s, err := readService(path)
-		if err == nil {
-			a.mu.Lock()
-			_, _, err = a.cat.Put(s, a.now())
-			a.mu.Unlock()
-		}
-		if err != nil {
-			aside := fmt.Sprintf("%s.corrupt-%d", path, a.now().Unix())
-			a.log.Error("set aside an unreadable service file", "file", path, "moved_to", aside, "err", err)
-			if rerr := os.Rename(path, aside); rerr != nil {
-				a.log.Error("could not set the file aside", "file", path, "err", rerr)
-			}
+		if err := restore(path); err != nil {
+			a.setAside(path, what, err)
 			continue
 		}
 		restored++
 	}
-	if restored > 0 {
-		a.log.Info("restored services from the data dir", "services", restored)
+	return restored, nil
+}
+
+// setAside renames an unreadable file out of the way and says so.
+func (a *Agent) setAside(path, what string, err error) {
+	aside := fmt.Sprintf("%s.corrupt-%d", path, a.now().Unix())
+	a.log.Error("set aside an unreadable "+what+" file", "file", path, "moved_to", aside, "err", err)
+	if rerr := os.Rename(path, aside); rerr != nil {
+		a.log.Error("could not set the file aside", "file", path, "err", rerr)
 	}
-	return nil
+}
+
+func readCheck(path string) (api.AgentCheckRegistration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return api.AgentCheckRegistration{}, err
+	}
+	var p persistedCheck
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return api.AgentCheckRegistration{}, fmt.Errorf("decode: %w", err)
+	}
+	if p.Version != 1 {
+		return api.AgentCheckRegistration{}, fmt.Errorf("file format version %d; this agent reads 1", p.Version)
+	}
+	return p.Check, nil
 }
 
 func readService(path string) (catalog.Service, error) {
@@ -222,9 +415,7 @@ func (a *Agent) loadPeers() []string {
 		err = json.Unmarshal(data, &peers)
 	}
 	if err != nil {
-		aside := fmt.Sprintf("%s.corrupt-%d", path, a.now().Unix())
-		a.log.Error("set aside an unreadable peers file", "file", path, "moved_to", aside, "err", err)
-		_ = os.Rename(path, aside)
+		a.setAside(path, "peers", err)
 		return nil
 	}
 	a.savedPeers = peers

@@ -34,7 +34,7 @@ func TestRestartRestoresServicesAndRejoins(t *testing.T) {
 	c.JoinAll()
 	n2 := c.Node("node-2")
 	for _, id := range []string{"web-a", "web-b"} {
-		if err := n2.Agent.RegisterService(web(id, 8080)); err != nil {
+		if err := n2.Agent.RegisterService(web(id, 8080), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,7 +59,7 @@ func TestCorruptServiceFileIsSetAside(t *testing.T) {
 	c := testutil.NewEmptyCluster(t)
 	c.Configure = withDataDir("node-0", dir)
 	n := c.Start("node-0", 0)
-	if err := n.Agent.RegisterService(web("good", 8080)); err != nil {
+	if err := n.Agent.RegisterService(web("good", 8080), nil); err != nil {
 		t.Fatal(err)
 	}
 	port := n.Port

@@ -53,6 +53,11 @@ type QueryOptions struct {
 	// only; sent as `passing=1`).
 	Passing bool
 
+	// Warning, with Passing, keeps warning instances too: only critical
+	// ones are left out (HealthService only; a Shoal addition, sent as
+	// `warning=1`). Without Passing it does nothing.
+	Warning bool
+
 	// WaitIndex makes the read a blocking query: the agent answers once
 	// its index for the result passes WaitIndex, or when WaitTime ends.
 	// Pass the LastIndex of the previous answer.
@@ -108,14 +113,6 @@ func (c *Client) httpClient() *http.Client {
 // do sends one request. path must already be escaped. in, if not nil, is
 // sent as JSON; out, if not nil, receives the decoded JSON answer.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) (*QueryMeta, error) {
-	base, err := c.baseURL()
-	if err != nil {
-		return nil, err
-	}
-	target := base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -124,11 +121,48 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		body = bytes.NewReader(b)
 	}
+	resp, err := c.send(ctx, method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+	}()
+
+	meta := &QueryMeta{}
+	if h := resp.Header.Get("X-Consul-Index"); h != "" {
+		meta.LastIndex, err = strconv.ParseUint(h, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: bad X-Consul-Index header %q: %w", method, path, h, err)
+		}
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return nil, fmt.Errorf("decode %s %s answer: %w", method, path, err)
+		}
+	}
+	return meta, nil
+}
+
+// send sends one request and returns the agent's 2xx answer, whose body
+// the caller must close; any other answer is a *StatusError. path must
+// already be escaped; body, if not nil, is JSON.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
+	base, err := c.baseURL()
+	if err != nil {
+		return nil, err
+	}
+	target := base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, fmt.Errorf("build %s %s request: %w", method, path, err)
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -146,30 +180,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		return nil, fmt.Errorf("%w at %s: %w", ErrAgentUnreachable, req.URL.Host, cause)
 	}
-	defer func() {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		// Drain a little so the connection can be reused.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		_ = resp.Body.Close()
-	}()
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return nil, &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(b))}
 	}
-
-	meta := &QueryMeta{}
-	if h := resp.Header.Get("X-Consul-Index"); h != "" {
-		meta.LastIndex, err = strconv.ParseUint(h, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: bad X-Consul-Index header %q: %w", method, path, h, err)
-		}
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return nil, fmt.Errorf("decode %s %s answer: %w", method, path, err)
-		}
-	}
-	return meta, nil
+	return resp, nil
 }
 
 // get reads path into a T.
@@ -198,6 +216,9 @@ func (q *QueryOptions) values(withTags, withPassing bool) url.Values {
 	}
 	if withPassing && q.Passing {
 		v.Set("passing", "1")
+		if q.Warning {
+			v.Set("warning", "1")
+		}
 	}
 	if q.WaitIndex > 0 {
 		v.Set("index", strconv.FormatUint(q.WaitIndex, 10))

@@ -79,7 +79,7 @@ func BenchmarkRegistrationPropagation(b *testing.B) {
 					}()
 				}
 				start := time.Now()
-				if err := origin.Agent.RegisterService(catalog.Service{ID: id, Name: "web", Port: 80}); err != nil {
+				if err := origin.Agent.RegisterService(catalog.Service{ID: id, Name: "web", Port: 80}, nil); err != nil {
 					b.Fatal(err)
 				}
 				var last time.Time

@@ -19,17 +19,14 @@ func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, _ 
 	if err != nil {
 		return err
 	}
-	svc, err := decodeRegistration(body)
+	svc, checks, err := decodeRegistration(body)
 	if err != nil {
 		return err
 	}
-	if err := s.b.RegisterService(svc); err != nil {
-		if fe, ok := errors.AsType[*catalog.FieldError](err); ok {
-			return errorf(http.StatusBadRequest, "%s", fe.Error())
-		}
-		return fmt.Errorf("register service %q: %w", svc.ID, err)
+	if err := s.b.RegisterService(svc, checks); err != nil {
+		return writeError(err, nil, "register service %q", svc.ID)
 	}
-	s.log.Debug("service registered", "name", svc.Name, "id", svc.ID)
+	s.log.Debug("service registered", "name", svc.Name, "id", svc.ID, "checks", len(checks))
 	writeOK(w)
 	return nil
 }

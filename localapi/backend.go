@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
@@ -28,10 +29,43 @@ type Backend interface {
 	// Leave makes the agent leave the cluster gracefully and then shut down.
 	Leave(ctx context.Context) error
 
-	// RegisterService adds or replaces one of this agent's services. The
-	// service is validated; an invalid one returns a *catalog.FieldError
-	// and changes nothing.
-	RegisterService(s catalog.Service) error
+	// RegisterService adds or replaces one of this agent's services and
+	// the checks registered with it (a registration's Check and Checks),
+	// replacing the checks it had. The service and its checks are
+	// validated first; an invalid one returns a *catalog.FieldError and
+	// changes nothing.
+	RegisterService(s catalog.Service, checks []api.AgentServiceCheck) error
+
+	// RegisterCheck adds or replaces one of this agent's checks. An invalid
+	// one, or one naming a service the agent does not have, returns a
+	// *catalog.FieldError and changes nothing.
+	RegisterCheck(r api.AgentCheckRegistration) error
+
+	// DeregisterCheck removes one of this agent's checks; ErrNotFound
+	// (wrapped) if there is none of that ID.
+	DeregisterCheck(id string) error
+
+	// UpdateCheck reports the state of a TTL check (the heartbeat of
+	// PUT /v1/agent/check/pass|warn|fail|update). ErrNotFound (wrapped) if
+	// there is no such check; a *catalog.FieldError naming CheckID if it
+	// is not a TTL check, or Output if the output is not UTF-8.
+	UpdateCheck(id string, status catalog.Health, output string) error
+
+	// AgentChecks lists this agent's checks with their latest full output,
+	// sorted by check ID.
+	AgentChecks() []api.AgentCheck
+
+	// NodeMaintenance puts the whole node into maintenance mode (a critical
+	// check every instance of the node carries) or takes it out.
+	NodeMaintenance(enable bool, reason string) error
+
+	// ServiceMaintenance does the same for one local service; ErrNotFound
+	// (wrapped) if there is no such service.
+	ServiceMaintenance(id string, enable bool, reason string) error
+
+	// Reload re-reads the agent's config file and applies its service
+	// definitions; on any error the running configuration stays.
+	Reload(ctx context.Context) error
 
 	// DeregisterService removes one of this agent's services; it returns
 	// ErrNotFound (wrapped) if there is no such service.
@@ -52,4 +86,10 @@ type Backend interface {
 	// catalog (any change). Take it before reading, then read, then wait:
 	// no change can be missed.
 	Changed() <-chan struct{}
+
+	// Monitor streams the agent's log lines at level and above, as slog
+	// text lines or, with json, JSON lines, each ending in '\n', until ctx
+	// ends; the channel is closed then. Lines are read only. A reader
+	// that falls behind loses lines; the agent never waits for it.
+	Monitor(ctx context.Context, level slog.Level, json bool) (<-chan []byte, error)
 }

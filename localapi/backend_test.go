@@ -1,17 +1,20 @@
 package localapi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
@@ -34,6 +37,18 @@ type testBackend struct {
 	joined  []string
 	joinErr error
 	left    bool
+
+	// What the agent keeps beside the catalog: the definitions of local
+	// checks and their full output.
+	defs      map[string]api.AgentServiceCheck
+	outputs   map[string]string
+	counters  map[string]uint64 // the last version counter of each remote origin
+	reloads   int
+	reloadErr error
+
+	// onMonitor, if set, answers Monitor; otherwise Monitor streams no
+	// line and closes the channel when ctx ends.
+	onMonitor func(ctx context.Context, level slog.Level, json bool) (<-chan []byte, error)
 }
 
 const localNode = "node-a"
@@ -47,6 +62,7 @@ func newTestBackend() *testBackend {
 		addr:    "10.0.0.1",
 		port:    7946,
 	}
+	b.defs, b.outputs, b.counters = map[string]api.AgentServiceCheck{}, map[string]string{}, map[string]uint64{}
 	b.cat.SetNode(catalog.Node{
 		Name: localNode, Address: b.addr, Port: int(b.port), Status: catalog.StatusAlive,
 		Epoch: 100, Meta: map[string]string{"shoal-epoch": "100"},
@@ -70,9 +86,24 @@ func (b *testBackend) addRemote(node, addr string, svcs ...catalog.Service) {
 	b.update(func(c *catalog.Catalog) {
 		c.SetNode(catalog.Node{Name: node, Address: addr, Port: 7946, Status: catalog.StatusAlive, Epoch: 1,
 			Meta: map[string]string{"rack": "r1"}}, b.now)
-		for i, s := range svcs {
-			c.Apply(catalog.Entry{Origin: node, Version: catalog.Version{Epoch: 1, Counter: uint64(i + 1)}, Service: s.Normalize()}, b.now)
+		for _, s := range svcs {
+			c.Apply(catalog.Entry{Origin: node, Version: b.nextVersion(node), Service: s.Normalize()}, b.now)
 		}
+	})
+}
+
+// nextVersion is the next version of a remote origin's entries; call
+// under update.
+func (b *testBackend) nextVersion(node string) catalog.Version {
+	b.counters[node]++
+	return catalog.Version{Epoch: 1, Counter: b.counters[node]}
+}
+
+// putRemoteCheck puts a remote node's check into the catalog, as the
+// gossip layer would.
+func (b *testBackend) putRemoteCheck(node string, ck catalog.Check) {
+	b.update(func(c *catalog.Catalog) {
+		c.Apply(catalog.Entry{Origin: node, Version: b.nextVersion(node), Kind: catalog.KindCheck, Check: ck}, b.now)
 	})
 }
 
@@ -141,15 +172,235 @@ func (b *testBackend) Leave(ctx context.Context) error {
 	return nil
 }
 
-func (b *testBackend) RegisterService(s catalog.Service) error {
-	var err error
-	b.update(func(c *catalog.Catalog) { _, _, err = c.Put(s, b.now) })
+// RegisterService validates the service and every check before it
+// changes anything, as the agent does, then replaces the service's
+// checks.
+func (b *testBackend) RegisterService(s catalog.Service, checks []api.AgentServiceCheck) error {
+	s = s.Normalize()
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	cks := make([]catalog.Check, len(checks))
+	for i, def := range checks {
+		field := "Check"
+		if len(checks) > 1 {
+			field = fmt.Sprintf("Checks[%d]", i)
+		}
+		id := def.CheckID
+		if id == "" {
+			id = "service:" + s.ID
+			if len(checks) > 1 {
+				id += fmt.Sprintf(":%d", i+1)
+			}
+		}
+		name := def.Name
+		if name == "" {
+			name = fmt.Sprintf("Service '%s' check", s.Name)
+		}
+		ck, err := checkOf(def, id, name, def.Notes, s.ID, field+".")
+		if err != nil {
+			return err
+		}
+		for _, prev := range cks[:i] {
+			if prev.ID == ck.ID {
+				return &catalog.FieldError{Field: field + ".CheckID", Msg: fmt.Sprintf("%q is used twice", ck.ID)}
+			}
+		}
+		cks[i] = ck
+	}
+	b.update(func(c *catalog.Catalog) {
+		if _, _, err := c.Put(s, b.now); err != nil {
+			panic(err) // validated above
+		}
+		for _, v := range c.LocalChecks() {
+			if v.Check.ServiceID == s.ID && v.Check.Type != catalog.MaintenanceType {
+				c.DeleteCheck(v.Check.ID, b.now)
+				delete(b.defs, v.Check.ID)
+			}
+		}
+		for i, ck := range cks {
+			if _, _, err := c.PutCheck(ck, b.now); err != nil {
+				panic(err)
+			}
+			b.defs[ck.ID] = checks[i]
+		}
+	})
+	return nil
+}
+
+// checkOf converts a check definition as the agent does, in short: the
+// first of TTL, HTTP, TCP and GRPC gives the type; the state starts as
+// Status, or critical. prefix goes before the name of a bad field.
+func checkOf(def api.AgentServiceCheck, id, name, notes, serviceID, prefix string) (catalog.Check, error) {
+	ck := catalog.Check{ID: id, Name: name, ServiceID: serviceID, Notes: notes, Status: catalog.HealthCritical}
+	switch {
+	case def.TTL != "":
+		ck.Type = "ttl"
+	case def.HTTP != "":
+		ck.Type = "http"
+	case def.TCP != "":
+		ck.Type = "tcp"
+	case def.GRPC != "":
+		ck.Type = "grpc"
+	case len(def.Args) > 0:
+		return ck, &catalog.FieldError{Field: prefix + "ScriptArgs", Msg: "script checks are not supported"}
+	default:
+		return ck, &catalog.FieldError{Field: prefix + "TTL", Msg: "one of TTL, HTTP, TCP or GRPC is required"}
+	}
+	if def.Status != "" {
+		h, err := catalog.ParseHealth(def.Status)
+		if err != nil {
+			return ck, &catalog.FieldError{Field: prefix + "Status", Msg: err.Error()}
+		}
+		ck.Status = h
+	}
+	if err := ck.Validate(); err != nil {
+		fe := err.(*catalog.FieldError)
+		return ck, &catalog.FieldError{Field: prefix + fe.Field, Msg: fe.Msg}
+	}
+	return ck, nil
+}
+
+func (b *testBackend) RegisterCheck(r api.AgentCheckRegistration) error {
+	name := cmp.Or(r.Name, r.AgentServiceCheck.Name)
+	if name == "" {
+		return &catalog.FieldError{Field: "Name", Msg: "must not be empty"}
+	}
+	id := cmp.Or(r.ID, r.CheckID, name)
+	if id == catalog.NodeMaintenanceID || strings.HasPrefix(id, catalog.ServiceMaintenancePrefix) {
+		return &catalog.FieldError{Field: "ID", Msg: "reserved for maintenance mode"}
+	}
+	ck, err := checkOf(r.AgentServiceCheck, id, name, cmp.Or(r.Notes, r.AgentServiceCheck.Notes), r.ServiceID, "")
+	if err != nil {
+		return err
+	}
+	b.mu.RLock() // not Read: tests count the reads of queries
+	_, hasService := b.cat.LocalService(r.ServiceID)
+	b.mu.RUnlock()
+	if r.ServiceID != "" && !hasService {
+		return &catalog.FieldError{Field: "ServiceID", Msg: fmt.Sprintf("%q is not a service of this agent", r.ServiceID)}
+	}
+	b.update(func(c *catalog.Catalog) {
+		if _, _, err = c.PutCheck(ck, b.now); err == nil {
+			b.defs[id] = r.AgentServiceCheck
+			delete(b.outputs, id)
+		}
+	})
 	return err
+}
+
+func (b *testBackend) DeregisterCheck(id string) error {
+	var ok bool
+	b.update(func(c *catalog.Catalog) {
+		if _, ok = b.defs[id]; ok {
+			c.DeleteCheck(id, b.now)
+			delete(b.defs, id)
+			delete(b.outputs, id)
+		}
+	})
+	if !ok {
+		return fmt.Errorf("check %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// maxOutput is the output the agent keeps of a check, beside the head
+// the catalog gossips.
+const maxOutput = 4 << 10
+
+func (b *testBackend) UpdateCheck(id string, status catalog.Health, output string) error {
+	var err error
+	b.update(func(c *catalog.Catalog) {
+		ck, ok := c.LocalCheck(id)
+		switch {
+		case !ok:
+			err = fmt.Errorf("check %q: %w", id, ErrNotFound)
+		case ck.Type != "ttl":
+			err = &catalog.FieldError{Field: "CheckID", Msg: fmt.Sprintf("%q is not a TTL check", id)}
+		case !utf8.ValidString(output):
+			err = &catalog.FieldError{Field: "Output", Msg: "must be UTF-8"}
+		default:
+			ck.Status, ck.Output = status, catalog.TruncateOutput(output, catalog.MaxOutputHead)
+			if _, _, err = c.PutCheck(ck, b.now); err == nil {
+				b.outputs[id] = catalog.TruncateOutput(output, maxOutput)
+			}
+		}
+	})
+	return err
+}
+
+func (b *testBackend) AgentChecks() []api.AgentCheck {
+	var out []api.AgentCheck
+	b.Read(func(c *catalog.Catalog) {
+		for _, v := range c.LocalChecks() {
+			ck := v.Check
+			ac := api.AgentCheck{Node: localNode, CheckID: ck.ID, Name: ck.Name, Status: ck.Status.String(),
+				Notes: ck.Notes, Output: ck.Output, ServiceID: ck.ServiceID, ServiceName: v.ServiceName,
+				ServiceTags: slices.Clone(v.ServiceTags), Type: ck.Type, Damped: ck.Damped}
+			if o, ok := b.outputs[ck.ID]; ok {
+				ac.Output = o
+			}
+			if def, ok := b.defs[ck.ID]; ok {
+				ac.Interval, ac.Timeout = def.Interval, def.Timeout
+				ac.Definition = api.HealthCheckDefinition{HTTP: def.HTTP, TCP: def.TCP, GRPC: def.GRPC}
+			}
+			out = append(out, ac)
+		}
+	})
+	slices.SortFunc(out, func(a, b api.AgentCheck) int { return strings.Compare(a.CheckID, b.CheckID) })
+	return out
+}
+
+// maintenance adds or removes a maintenance check, as the agent does.
+func (b *testBackend) maintenance(ck catalog.Check, enable bool, reason string) error {
+	ck.Type, ck.Status, ck.Notes = catalog.MaintenanceType, catalog.HealthCritical, cmp.Or(reason, "Maintenance mode is enabled")
+	if err := ck.Validate(); err != nil {
+		return err
+	}
+	b.update(func(c *catalog.Catalog) {
+		if enable {
+			c.PutCheck(ck, b.now)
+		} else {
+			c.DeleteCheck(ck.ID, b.now)
+		}
+	})
+	return nil
+}
+
+func (b *testBackend) NodeMaintenance(enable bool, reason string) error {
+	return b.maintenance(catalog.Check{ID: catalog.NodeMaintenanceID, Name: "Node Maintenance Mode"}, enable, reason)
+}
+
+func (b *testBackend) ServiceMaintenance(id string, enable bool, reason string) error {
+	b.mu.RLock() // not Read: tests count the reads of queries
+	_, ok := b.cat.LocalService(id)
+	b.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("service %q: %w", id, ErrNotFound)
+	}
+	return b.maintenance(catalog.Check{ID: catalog.ServiceMaintenanceID(id), Name: "Service Maintenance Mode", ServiceID: id}, enable, reason)
+}
+
+func (b *testBackend) Reload(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reloads++
+	return b.reloadErr
 }
 
 func (b *testBackend) DeregisterService(id string) error {
 	var ok bool
-	b.update(func(c *catalog.Catalog) { _, ok = c.Delete(id, b.now) })
+	b.update(func(c *catalog.Catalog) {
+		if _, ok = c.Delete(id, b.now); ok {
+			for _, v := range c.LocalChecks() {
+				if v.Check.ServiceID == id {
+					c.DeleteCheck(v.Check.ID, b.now)
+					delete(b.defs, v.Check.ID)
+					delete(b.outputs, v.Check.ID)
+				}
+			}
+		}
+	})
 	if !ok {
 		return fmt.Errorf("service %q: %w", id, ErrNotFound)
 	}
@@ -179,6 +430,15 @@ func (b *testBackend) Changed() <-chan struct{} {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.changed
+}
+
+func (b *testBackend) Monitor(ctx context.Context, level slog.Level, json bool) (<-chan []byte, error) {
+	if b.onMonitor != nil {
+		return b.onMonitor(ctx, level, json)
+	}
+	ch := make(chan []byte)
+	context.AfterFunc(ctx, func() { close(ch) })
+	return ch, nil
 }
 
 var _ Backend = (*testBackend)(nil)

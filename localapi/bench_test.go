@@ -31,8 +31,28 @@ func benchServer(b *testing.B) (*testBackend, http.Handler) {
 	return be, New(Config{Backend: be})
 }
 
+// benchServerChecks is benchServer with checks: a node check on every
+// node and an HTTP check on every instance, as a deployment with health
+// checks has them.
+func benchServerChecks(b *testing.B) (*testBackend, http.Handler) {
+	be, h := benchServer(b)
+	for i := range 100 {
+		node := fmt.Sprintf("node-%03d", i)
+		be.putRemoteCheck(node, catalog.Check{ID: "disk", Name: "Disk space", Type: "tcp", Status: catalog.HealthPassing,
+			Output: "TCP connect 127.0.0.1:9100: Success"})
+		be.putRemoteCheck(node, catalog.Check{ID: fmt.Sprintf("service:web-%03d", i), Name: "Service 'web' check",
+			ServiceID: fmt.Sprintf("web-%03d", i), Type: "http", Status: catalog.HealthPassing,
+			Output: "HTTP GET http://10.1.0.1:8080/health: 200 OK Output: ok"})
+	}
+	return be, h
+}
+
 func benchmarkHandler(b *testing.B, target string) {
 	_, h := benchServer(b)
+	benchmarkRequests(b, h, target)
+}
+
+func benchmarkRequests(b *testing.B, h http.Handler, target string) {
 	req := httptest.NewRequest("GET", target, nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
@@ -47,6 +67,16 @@ func BenchmarkHealthService100(b *testing.B) { benchmarkHandler(b, "/v1/health/s
 
 func BenchmarkHealthServicePassingTag100(b *testing.B) {
 	benchmarkHandler(b, "/v1/health/service/web?passing=1&tag=prod&stale")
+}
+
+func BenchmarkHealthServiceChecks100(b *testing.B) {
+	_, h := benchServerChecks(b)
+	benchmarkRequests(b, h, "/v1/health/service/web")
+}
+
+func BenchmarkHealthServiceChecksPassing100(b *testing.B) {
+	_, h := benchServerChecks(b)
+	benchmarkRequests(b, h, "/v1/health/service/web?passing")
 }
 
 func BenchmarkCatalogService100(b *testing.B) { benchmarkHandler(b, "/v1/catalog/service/web") }

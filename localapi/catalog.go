@@ -24,22 +24,39 @@ func (s *server) catalogServices(w http.ResponseWriter, r *http.Request, q *quer
 
 // GET /v1/catalog/service/:name, filtered by every ?tag given.
 func (s *server) catalogService(w http.ResponseWriter, r *http.Request, q *query, name string) error {
-	return s.serveInstances(w, r, q, name, false, (*serviceView).appendCatalog)
+	return s.serveInstances(w, r, q, name, false, 0, (*serviceView).appendCatalog)
 }
 
 // GET /v1/health/service/:name, filtered by every ?tag given and, with
-// ?passing, to passing instances.
+// ?passing, to instances whose checks (serfHealth included) all pass.
+// Shoal adds ?warning, which with ?passing keeps warning instances too,
+// as Consul's DNS interface does.
 func (s *server) healthService(w http.ResponseWriter, r *http.Request, q *query, name string) error {
 	passing, err := q.flag("passing")
 	if err != nil {
 		return err
 	}
-	return s.serveInstances(w, r, q, name, passing, (*serviceView).appendHealth)
+	warning, err := q.flag("warning")
+	if err != nil {
+		return err
+	}
+	var worst catalog.Health // 0: no filter
+	switch {
+	case passing && warning:
+		worst = catalog.HealthWarning
+	case passing:
+		worst = catalog.HealthPassing
+	case warning:
+		// Alone it would read as a filter and filter nothing.
+		return errorf(http.StatusBadRequest, "warning: only with passing (?passing&warning keeps passing and warning instances)")
+	}
+	return s.serveInstances(w, r, q, name, true, worst, (*serviceView).appendHealth)
 }
 
 // serveInstances answers a read of one service's instances, blocking on
-// the service's own index.
-func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query, name string, passing bool,
+// the service's own index. With checks the view holds the instances'
+// checks; worst, if not 0, drops instances in a worse state.
+func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query, name string, checks bool, worst catalog.Health,
 	encode func(v *serviceView, b []byte, dc string) []byte) error {
 	tags := q.values["tag"]
 	if len(tags) > catalog.MaxTags {
@@ -49,7 +66,7 @@ func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query
 	v := getView()
 	defer v.release()
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
-		return v.collect(c, name, tags, passing)
+		return v.collect(c, name, tags, checks, worst)
 	})
 	if err != nil {
 		return err

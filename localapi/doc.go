@@ -11,10 +11,25 @@
 //	GET catalog/services              GET catalog/service/:name
 //	GET catalog/nodes                 GET health/service/:name
 //	GET status/leader                 GET status/peers
+//	GET agent/metrics                 GET agent/monitor
+//
+// Health checks:
+//
+//	PUT agent/check/register                 PUT agent/check/deregister/:check_id
+//	PUT agent/check/pass|warn|fail/:check_id PUT agent/check/update/:check_id
+//	GET agent/checks                         PUT agent/maintenance
+//	PUT agent/service/maintenance/:id        PUT agent/reload
+//	GET health/checks/:service               GET health/node/:node
+//	GET health/state/:state
+//
+// health/service shows each instance's checks after its node's
+// serfHealth; ?passing keeps the instances whose checks all pass and, a
+// Shoal addition, ?passing&warning those that warn too.
 //
 // Every GET is a blocking query in Consul's manner (?index=N&wait=D, with
-// X-Consul-Index on every answer). Errors are a 4xx with one line of text
-// that names the bad field or parameter, and a refused request changes
-// nothing. Requests that a browser makes for a page of another origin are
-// refused.
+// X-Consul-Index on every answer), except agent/metrics and agent/monitor,
+// which streams the agent's log until the client goes away. Errors are a
+// 4xx with one line of text that names the bad field or parameter, and a
+// refused request changes nothing. Requests that a browser makes for a
+// page of another origin are refused.
 package localapi

@@ -37,17 +37,32 @@ type instanceView struct {
 	port              int
 	weights           catalog.Weights
 	tags, meta        span
+	checks            span // of serviceView.checks
 	createIndex       uint64
 	modifyIndex       uint64
+}
+
+// checkView is what a response shows of a check (its node is the
+// instance's).
+type checkView struct {
+	id, name, notes, output string
+	serviceID, serviceName  string
+	typ                     string
+	status                  catalog.Health
+	damped                  bool
+	tags                    span // the service's tags; empty for a node check
+	createIndex             uint64
+	modifyIndex             uint64
 }
 
 // serviceView is a copy of the instances of one service, taken under the
 // agent's lock and encoded after it.
 type serviceView struct {
-	local string
-	nodes []nodeView
-	insts []instanceView
-	strs  []string // tags and meta of all instances and nodes
+	local  string
+	nodes  []nodeView
+	insts  []instanceView
+	checks []checkView
+	strs   []string // tags and meta of all instances and nodes
 }
 
 var viewPool = sync.Pool{New: func() any { return new(serviceView) }}
@@ -64,22 +79,24 @@ func (v *serviceView) release() {
 func (v *serviceView) reset() {
 	clear(v.nodes)
 	clear(v.insts)
+	clear(v.checks)
 	clear(v.strs)
-	v.nodes, v.insts, v.strs, v.local = v.nodes[:0], v.insts[:0], v.strs[:0], ""
+	v.nodes, v.insts, v.checks, v.strs, v.local = v.nodes[:0], v.insts[:0], v.checks[:0], v.strs[:0], ""
 }
 
 // collect copies the instances of the named service that carry every one
-// of tags (case-insensitively, as Consul matches them) and, if
-// passingOnly, whose node is serving. It runs under the agent's lock, so
-// it only copies; sorting and hashing wait for finish. It returns the
-// service's index.
-func (v *serviceView) collect(c *catalog.Catalog, name string, tags []string, passingOnly bool) uint64 {
+// of tags (case-insensitively, as Consul matches them) and, if worst is
+// not 0, whose state (their checks' and their node's serfHealth) is no
+// worse than worst; with checks, it copies their checks too. It runs
+// under the agent's lock, so it only copies; sorting and hashing wait for
+// finish. It returns the service's index.
+func (v *serviceView) collect(c *catalog.Catalog, name string, tags []string, checks bool, worst catalog.Health) uint64 {
 	v.reset()
 	v.local = c.LocalName()
 	insts := c.Instances(name)
 	for i := range insts {
 		in := &insts[i]
-		if passingOnly && !in.Node.Serving() || !hasTags(in.Service.Tags, tags) {
+		if worst != 0 && instanceHealth(in) > worst || !hasTags(in.Service.Tags, tags) {
 			continue
 		}
 		// Instances come sorted by node name: one nodeView per run.
@@ -93,7 +110,7 @@ func (v *serviceView) collect(c *catalog.Catalog, name string, tags []string, pa
 				modifyIndex: in.Node.ModifyIndex,
 			})
 		}
-		v.insts = append(v.insts, instanceView{
+		iv := instanceView{
 			node:        len(v.nodes) - 1,
 			id:          in.Service.ID,
 			name:        in.Service.Name,
@@ -104,9 +121,53 @@ func (v *serviceView) collect(c *catalog.Catalog, name string, tags []string, pa
 			meta:        v.pairs(in.Service.Meta),
 			createIndex: in.CreateIndex,
 			modifyIndex: in.ModifyIndex,
-		})
+		}
+		if checks {
+			iv.checks = v.collectChecks(in, iv.tags)
+		}
+		v.insts = append(v.insts, iv)
 	}
 	return c.ServiceIndex(name)
+}
+
+// instanceHealth is an instance's state as ?passing judges it: the worst
+// of its checks and of its node's serfHealth.
+func instanceHealth(in *catalog.Instance) catalog.Health {
+	if !in.Node.Serving() {
+		return catalog.HealthCritical
+	}
+	return in.Status
+}
+
+// collectChecks copies an instance's checks; svcTags is the span of the
+// instance's tags, which its service checks show as their ServiceTags.
+func (v *serviceView) collectChecks(in *catalog.Instance, svcTags span) span {
+	lo := len(v.checks)
+	for i := range in.Checks {
+		ck := &in.Checks[i]
+		cv := checkView{
+			id:          ck.Check.ID,
+			name:        ck.Check.Name,
+			notes:       ck.Check.Notes,
+			output:      ck.Check.Output,
+			serviceID:   ck.Check.ServiceID,
+			serviceName: ck.ServiceName,
+			typ:         ck.Check.Type,
+			status:      ck.Check.Status,
+			damped:      ck.Check.Damped,
+			createIndex: ck.CreateIndex,
+			modifyIndex: ck.ModifyIndex,
+		}
+		switch t := ck.ServiceTags; {
+		case len(t) == 0:
+		case len(t) == len(in.Service.Tags) && &t[0] == &in.Service.Tags[0]:
+			cv.tags = svcTags // the catalog shares the service's own slice
+		default:
+			cv.tags = v.list(t)
+		}
+		v.checks = append(v.checks, cv)
+	}
+	return span{lo, len(v.checks)}
 }
 
 func (v *serviceView) list(ss []string) span {
@@ -218,6 +279,10 @@ func (v *serviceView) appendHealth(b []byte, dc string) []byte {
 		}
 		b = append(b, `},"Checks":[`...)
 		b = appendSerfHealth(b, n)
+		for j := in.checks.lo; j < in.checks.hi; j++ {
+			b = append(b, ',')
+			b = v.appendCheck(b, n.name, &v.checks[j])
+		}
 		b = append(b, "]}"...)
 	}
 	return append(b, ']')
@@ -286,9 +351,9 @@ func (v *serviceView) appendNode(b []byte, n *nodeView, dc string) []byte {
 	return append(b, '}')
 }
 
-// The node-level check Consul reports with every instance. Until Shoal
-// runs health checks it is the only one: passing while the node is
-// serving (alive or suspect in memberlist), critical otherwise.
+// The node-level check Consul reports with every node, first among an
+// instance's checks: passing while the node is serving (alive or suspect
+// in memberlist), critical otherwise.
 const (
 	serfCheckID       = "serfHealth"
 	serfCheckName     = "Serf Health Status"
@@ -309,6 +374,38 @@ func appendSerfHealth(b []byte, n *nodeView) []byte {
 	b = strconv.AppendUint(b, n.createIndex, 10)
 	b = append(b, `,"ModifyIndex":`...)
 	b = strconv.AppendUint(b, n.modifyIndex, 10)
+	return append(b, '}')
+}
+
+// appendCheck appends one of an instance's checks as api.HealthCheck.
+func (v *serviceView) appendCheck(b []byte, node string, c *checkView) []byte {
+	b = append(b, `{"Node":`...)
+	b = appendString(b, node)
+	b = append(b, `,"CheckID":`...)
+	b = appendString(b, c.id)
+	b = append(b, `,"Name":`...)
+	b = appendString(b, c.name)
+	b = append(b, `,"Status":`...)
+	b = appendString(b, c.status.String())
+	b = append(b, `,"Notes":`...)
+	b = appendString(b, c.notes)
+	b = append(b, `,"Output":`...)
+	b = appendString(b, c.output)
+	b = append(b, `,"ServiceID":`...)
+	b = appendString(b, c.serviceID)
+	b = append(b, `,"ServiceName":`...)
+	b = appendString(b, c.serviceName)
+	b = append(b, `,"ServiceTags":`...)
+	b = v.appendList(b, c.tags)
+	b = append(b, `,"Type":`...)
+	b = appendString(b, c.typ)
+	b = append(b, `,"CreateIndex":`...)
+	b = strconv.AppendUint(b, c.createIndex, 10)
+	b = append(b, `,"ModifyIndex":`...)
+	b = strconv.AppendUint(b, c.modifyIndex, 10)
+	if c.damped {
+		b = append(b, `,"Damped":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -40,8 +40,9 @@ func randMeta(r *rand.Rand) map[string]string {
 
 // referenceInstances builds, from the catalog, what the two instance
 // endpoints must show, as api values: the specification the hand-written
-// encoder is held to.
-func referenceInstances(c *catalog.Catalog, name, dc, localAddr string) ([]api.ServiceEntry, []api.CatalogService) {
+// encoder is held to. worst, if not 0, keeps only the health entries no
+// worse than it, as ?passing (passing) and ?passing&warning (warning) do.
+func referenceInstances(c *catalog.Catalog, name, dc, localAddr string, worst catalog.Health) ([]api.ServiceEntry, []api.CatalogService) {
 	health := []api.ServiceEntry{}
 	cat := []api.CatalogService{}
 	for _, in := range c.Instances(name) {
@@ -55,6 +56,27 @@ func referenceInstances(c *catalog.Catalog, name, dc, localAddr string) ([]api.S
 			status, output = "critical", "Agent not live or unreachable"
 		}
 		w := api.AgentWeights{Passing: in.Service.Weights.Passing, Warning: in.Service.Weights.Warning}
+		cat = append(cat, api.CatalogService{ID: string(id[:]), Node: in.Node.Name, Address: addr,
+			Datacenter: dc, TaggedAddresses: taggedAddresses(addr), NodeMeta: nonNilMap(in.Node.Meta),
+			ServiceID: in.Service.ID, ServiceName: in.Service.Name, ServiceAddress: in.Service.Address,
+			ServiceTags: nonNilSlice(in.Service.Tags), ServiceMeta: nonNilMap(in.Service.Meta),
+			ServicePort: in.Service.Port, ServiceWeights: w, CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex})
+		state := in.Status
+		if !in.Node.Serving() {
+			state = catalog.HealthCritical
+		}
+		if worst != 0 && state > worst {
+			continue
+		}
+		checks := []*api.HealthCheck{{Node: in.Node.Name, CheckID: "serfHealth", Name: "Serf Health Status",
+			Status: status, Output: output, ServiceTags: []string{},
+			CreateIndex: in.Node.CreateIndex, ModifyIndex: in.Node.ModifyIndex}}
+		for _, v := range in.Checks {
+			checks = append(checks, &api.HealthCheck{Node: v.Node, CheckID: v.Check.ID, Name: v.Check.Name,
+				Status: v.Check.Status.String(), Notes: v.Check.Notes, Output: v.Check.Output,
+				ServiceID: v.Check.ServiceID, ServiceName: v.ServiceName, ServiceTags: nonNilSlice(v.ServiceTags),
+				Type: v.Check.Type, CreateIndex: v.CreateIndex, ModifyIndex: v.ModifyIndex, Damped: v.Check.Damped})
+		}
 		health = append(health, api.ServiceEntry{
 			Node: &api.Node{ID: string(id[:]), Node: in.Node.Name, Address: addr, Datacenter: dc,
 				TaggedAddresses: taggedAddresses(addr), Meta: nonNilMap(in.Node.Meta),
@@ -62,26 +84,29 @@ func referenceInstances(c *catalog.Catalog, name, dc, localAddr string) ([]api.S
 			Service: &api.AgentService{ID: in.Service.ID, Service: in.Service.Name,
 				Tags: nonNilSlice(in.Service.Tags), Meta: nonNilMap(in.Service.Meta), Port: in.Service.Port,
 				Address: in.Service.Address, Weights: w, CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex},
-			Checks: []*api.HealthCheck{{Node: in.Node.Name, CheckID: "serfHealth", Name: "Serf Health Status",
-				Status: status, Output: output, ServiceTags: []string{},
-				CreateIndex: in.Node.CreateIndex, ModifyIndex: in.Node.ModifyIndex}},
+			Checks: checks,
 		})
-		cat = append(cat, api.CatalogService{ID: string(id[:]), Node: in.Node.Name, Address: addr,
-			Datacenter: dc, TaggedAddresses: taggedAddresses(addr), NodeMeta: nonNilMap(in.Node.Meta),
-			ServiceID: in.Service.ID, ServiceName: in.Service.Name, ServiceAddress: in.Service.Address,
-			ServiceTags: nonNilSlice(in.Service.Tags), ServiceMeta: nonNilMap(in.Service.Meta),
-			ServicePort: in.Service.Port, ServiceWeights: w, CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex})
 	}
 	return health, cat
 }
 
+// randCheck draws a check as a peer might gossip it: Apply does not
+// validate, so any string, and any status byte, may arrive.
+func randCheck(r *rand.Rand, id, serviceID string) catalog.Check {
+	return catalog.Check{ID: id, Name: randString(r), ServiceID: serviceID,
+		Type:   []string{"ttl", "http", "tcp", randString(r)}[r.IntN(4)],
+		Status: catalog.Health(r.IntN(5)), Notes: randString(r), Output: randString(r), Damped: r.IntN(4) == 0}
+}
+
 // TestEncoderMatchesEncodingJSON holds the hand-written encoder to
 // encoding/json's output for api.ServiceEntry and api.CatalogService,
-// over catalogs full of strings that need escaping. Entries go in through
-// Apply, which (like gossip) does not validate, so anything may appear.
+// over catalogs full of strings that need escaping, with checks in every
+// state, and filtered by ?passing and ?passing&warning. Entries go in
+// through Apply, which (like gossip) does not validate, so anything may
+// appear.
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	compared := 0
+	compared, checks, kept := 0, 0, 0
 	for iter := range 200 {
 		b := newTestBackend()
 		if iter%5 == 0 {
@@ -94,29 +119,58 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 				st := []catalog.NodeStatus{catalog.StatusAlive, catalog.StatusSuspect, catalog.StatusDead}[r.IntN(3)]
 				addr := []string{"10.0.0.9", "fd00::9", "", randString(r)}[r.IntN(4)]
 				c.SetNode(catalog.Node{Name: node, Address: addr, Status: st, Epoch: 1, Meta: randMeta(r)}, b.now)
+				counter := uint64(0)
+				apply := func(e catalog.Entry) {
+					counter++
+					e.Origin, e.Version = node, catalog.Version{Epoch: 1, Counter: counter}
+					c.Apply(e, b.now)
+				}
 				for i := range r.IntN(4) {
 					var tags []string
 					for range r.IntN(4) {
 						tags = append(tags, randString(r))
 					}
-					c.Apply(catalog.Entry{Origin: node, Version: catalog.Version{Epoch: 1, Counter: uint64(i + 1)},
-						Service: catalog.Service{ID: fmt.Sprintf("web-%d-%d", n, i) + randString(r), Name: "web",
-							Tags: tags, Address: randString(r), Port: r.IntN(70000) - 100, Meta: randMeta(r),
-							Weights: catalog.Weights{Passing: r.IntN(100), Warning: r.IntN(100)}}}, b.now)
+					id := fmt.Sprintf("web-%d-%d", n, i) + randString(r)
+					apply(catalog.Entry{Service: catalog.Service{ID: id, Name: "web",
+						Tags: tags, Address: randString(r), Port: r.IntN(70000) - 100, Meta: randMeta(r),
+						Weights: catalog.Weights{Passing: r.IntN(100), Warning: r.IntN(100)}}})
+					for j := range r.IntN(3) {
+						apply(catalog.Entry{Kind: catalog.KindCheck, Check: randCheck(r, fmt.Sprintf("svc-%d-%d", i, j), id)})
+					}
+				}
+				for j := range r.IntN(3) {
+					// Node checks, and checks of a service the node lacks.
+					serviceID := []string{"", "", "no-such-service"}[r.IntN(3)]
+					apply(catalog.Entry{Kind: catalog.KindCheck, Check: randCheck(r, fmt.Sprintf("node-%d", j), serviceID)})
 				}
 			}
 			if r.IntN(2) == 0 {
 				c.Put(catalog.Service{ID: "local-web", Name: "web", Port: 80, Tags: []string{"x"}}, b.now)
+				if r.IntN(2) == 0 {
+					c.PutCheck(catalog.Check{ID: "local-ttl", Name: "TTL", ServiceID: "local-web", Type: "ttl",
+						Status: catalog.Health(r.IntN(3) + 1), Output: "it's <fine> & \"ok\"\n"}, b.now)
+				}
 			}
 		})
-		var health []api.ServiceEntry
+		var health, passing, warning []api.ServiceEntry
 		var cat []api.CatalogService
-		b.Read(func(c *catalog.Catalog) { health, cat = referenceInstances(c, "web", b.dc, b.addr) })
+		b.Read(func(c *catalog.Catalog) {
+			health, cat = referenceInstances(c, "web", b.dc, b.addr, 0)
+			passing, _ = referenceInstances(c, "web", b.dc, b.addr, catalog.HealthPassing)
+			warning, _ = referenceInstances(c, "web", b.dc, b.addr, catalog.HealthWarning)
+		})
 		compared += len(health)
+		kept += len(passing) + len(warning)
+		for _, e := range health {
+			checks += len(e.Checks) - 1
+		}
 		for _, tc := range []struct {
 			path string
 			want any
-		}{{"/v1/health/service/web", health}, {"/v1/catalog/service/web", cat}} {
+		}{
+			{"/v1/health/service/web", health}, {"/v1/catalog/service/web", cat},
+			{"/v1/health/service/web?passing", passing}, {"/v1/health/service/web?passing&warning", warning},
+		} {
 			want, err := json.Marshal(tc.want)
 			if err != nil {
 				t.Fatal(err)
@@ -127,10 +181,10 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 			}
 		}
 	}
-	if compared < 300 {
-		t.Errorf("only %d instances compared", compared)
+	if compared < 300 || checks < 300 || kept < 100 || kept > 2*compared-100 {
+		t.Errorf("only %d instances (%d kept by the filters) and %d checks compared", compared, kept, checks)
 	}
-	t.Logf("%d instances compared", compared)
+	t.Logf("%d instances (%d kept by the filters) and %d checks compared", compared, kept, checks)
 }
 
 func TestAppendString(t *testing.T) {

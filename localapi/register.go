@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -33,33 +34,30 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // decodeRegistration turns the body of PUT /v1/agent/service/register into
-// a service. Keys match case-insensitively, as encoding/json (and so
-// Consul) matches them; a key that AgentServiceRegistration lacks is
-// refused, naming it, so that a misspelt field is not silently dropped.
-// The service is not validated here: the catalog does that.
-func decodeRegistration(body []byte) (catalog.Service, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return catalog.Service{}, errorf(http.StatusBadRequest, "body: empty; expected a JSON service registration")
-	}
+// a service and the checks registered with it: Check, then Checks, the
+// null ones left out. Keys are decoded as decodeStrict decodes them. The
+// service and checks are not validated here: the Backend does that.
+func decodeRegistration(body []byte) (catalog.Service, []api.AgentServiceCheck, error) {
 	var reg api.AgentServiceRegistration
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&reg); err != nil {
-		return catalog.Service{}, decodeError(body, err)
-	}
-	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
-		return catalog.Service{}, errorf(http.StatusBadRequest, "body: unexpected data after the JSON object at byte %d", dec.InputOffset())
+	if err := decodeStrict(body, &reg, "service registration", serviceRegistrationHint); err != nil {
+		return catalog.Service{}, nil, err
 	}
 	if reg.Kind != "" {
-		return catalog.Service{}, errorf(http.StatusBadRequest, "Kind: %q not supported; only typical services (no Kind) can be registered", reg.Kind)
+		return catalog.Service{}, nil, errorf(http.StatusBadRequest, "Kind: %q not supported; only typical services (no Kind) can be registered", reg.Kind)
 	}
-	// Check and Checks are accepted and ignored until Shoal runs health
-	// checks (a later issue): until then an instance is passing while its
-	// node is alive. Consul's client always sends both, null when unset.
-	//
-	// TaggedAddresses and EnableTagOverride are accepted and ignored too:
-	// the catalog has no place for them yet, and refusing them would turn
-	// a registration that works with Consul into one that fails.
+	// Consul's client always sends Check and Checks, null when unset.
+	var checks []api.AgentServiceCheck
+	if reg.Check != nil {
+		checks = append(checks, *reg.Check)
+	}
+	for _, c := range reg.Checks {
+		if c != nil {
+			checks = append(checks, *c)
+		}
+	}
+	// TaggedAddresses and EnableTagOverride are accepted and ignored: the
+	// catalog has no place for them yet, and refusing them would turn a
+	// registration that works with Consul into one that fails.
 	s := catalog.Service{
 		ID:      reg.ID,
 		Name:    reg.Name,
@@ -71,11 +69,38 @@ func decodeRegistration(body []byte) (catalog.Service, error) {
 	if reg.Weights != nil {
 		s.Weights = catalog.Weights{Passing: reg.Weights.Passing, Warning: reg.Weights.Warning}
 	}
-	return s, nil
+	return s, checks, nil
 }
 
-// decodeError turns an encoding/json error into a 400 naming the field.
-func decodeError(body []byte, err error) error {
+// Where decodeStrict's errors send a client that used an unknown key.
+const (
+	serviceRegistrationHint = "see Consul's AgentServiceRegistration for the fields accepted"
+	checkRegistrationHint   = "see Consul's AgentCheckRegistration for the fields accepted"
+)
+
+// decodeStrict decodes body, one JSON object and nothing after it, into
+// v, a pointer to a struct. Keys match case-insensitively, as
+// encoding/json (and so Consul) matches them; a key the struct lacks is
+// refused, naming it, so that a misspelt field is not silently dropped.
+// what names the body in errors, hint tells where the fields are listed.
+func decodeStrict(body []byte, v any, what, hint string) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errorf(http.StatusBadRequest, "body: empty; expected a JSON %s", what)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(body, v, err, hint)
+	}
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+		return errorf(http.StatusBadRequest, "body: unexpected data after the JSON object at byte %d", dec.InputOffset())
+	}
+	return nil
+}
+
+// decodeError turns an encoding/json error decoding body into v into a
+// 400 naming the field; hint follows the name of an unknown one.
+func decodeError(body []byte, v any, err error, hint string) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -85,7 +110,7 @@ func decodeError(body []byte, err error) error {
 		if typ.Field == "" {
 			return errorf(http.StatusBadRequest, "body: expected a JSON object, got %s", typ.Value)
 		}
-		return errorf(http.StatusBadRequest, "%s: expected %s, got %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		return errorf(http.StatusBadRequest, "%s: expected %s, got %s", jsonPath(typ.Field, v), jsonKind(typ.Type.Kind().String()), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "body: truncated JSON")
 	}
@@ -94,9 +119,31 @@ func decodeError(body []byte, err error) error {
 		if n, err := strconv.Unquote(name); err == nil {
 			name = n
 		}
-		return errorf(http.StatusBadRequest, "%s: unknown field; see Consul's AgentServiceRegistration for the fields accepted", unknownFieldPath(body, name))
+		return errorf(http.StatusBadRequest, "%s: unknown field; %s", unknownFieldPath(body, name), hint)
 	}
 	return errorf(http.StatusBadRequest, "body: %s", msg)
+}
+
+// jsonPath drops from the field path of a decoding error into v the name
+// of the embedded struct it went through, which encoding/json includes
+// but the JSON lacks: AgentCheckRegistration's "AgentServiceCheck.TTL" is
+// "TTL" to the client.
+func jsonPath(field string, v any) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return field
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Anonymous {
+			if rest, ok := strings.CutPrefix(field, f.Name+"."); ok {
+				return rest
+			}
+		}
+	}
+	return field
 }
 
 // jsonKind names a Go kind the way the JSON it decodes from is called.

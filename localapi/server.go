@@ -63,9 +63,23 @@ var routes = []route{
 	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService},
 	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes},
 	{http.MethodGet, "health/service/", "service name", (*server).healthService},
+	{http.MethodGet, "health/checks/", "service name", (*server).healthChecks},
+	{http.MethodGet, "health/node/", "node name", (*server).healthNode},
+	{http.MethodGet, "health/state/", "state", (*server).healthState},
+	{http.MethodPut, "agent/check/register", "", (*server).agentCheckRegister},
+	{http.MethodPut, "agent/check/deregister/", "check ID", (*server).agentCheckDeregister},
+	{http.MethodPut, "agent/check/pass/", "check ID", (*server).agentCheckPass},
+	{http.MethodPut, "agent/check/warn/", "check ID", (*server).agentCheckWarn},
+	{http.MethodPut, "agent/check/fail/", "check ID", (*server).agentCheckFail},
+	{http.MethodPut, "agent/check/update/", "check ID", (*server).agentCheckUpdate},
+	{http.MethodGet, "agent/checks", "", (*server).agentChecks},
+	{http.MethodPut, "agent/maintenance", "", (*server).agentMaintenance},
+	{http.MethodPut, "agent/service/maintenance/", "service ID", (*server).agentServiceMaintenance},
+	{http.MethodPut, "agent/reload", "", (*server).agentReload},
 	{http.MethodGet, "status/leader", "", (*server).statusLeader},
 	{http.MethodGet, "status/peers", "", (*server).statusPeers},
 	{http.MethodGet, "agent/metrics", "", (*server).agentMetrics},
+	{http.MethodGet, monitorRoute, "", (*server).agentMonitor},
 }
 
 // exactRoutes and prefixRoutes index the table: exact paths first, then
@@ -158,9 +172,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := rt.fn(s, w, r, &q, arg); err != nil {
 		s.fail(w, r, err)
 	}
-	// A blocking query's time is mostly its wait: it would swamp the
-	// latency of answering.
-	if s.observe != nil && q.index == 0 {
+	// A blocking query's time is mostly its wait, a stream's is how long
+	// its client watched: either would swamp the latency of answering.
+	if s.observe != nil && q.index == 0 && !rt.streams() {
 		s.observe(rt.method, rt.path, time.Since(start))
 	}
 }
@@ -326,6 +340,20 @@ func (q *query) flag(name string) (bool, error) {
 	b, err := strconv.ParseBool(vs[0])
 	if err != nil {
 		return false, errorf(http.StatusBadRequest, "%s: %q is not a boolean", name, vs[0])
+	}
+	return b, nil
+}
+
+// requiredBool reads a boolean query parameter that must be given with a
+// value, as Consul's ?enable of maintenance mode must.
+func (q *query) requiredBool(name string) (bool, error) {
+	vs, ok := q.values[name]
+	if !ok {
+		return false, errorf(http.StatusBadRequest, "%s: missing; use %s=true or %s=false", name, name, name)
+	}
+	b, err := strconv.ParseBool(vs[0])
+	if err != nil {
+		return false, errorf(http.StatusBadRequest, "%s: %q is not a boolean; use %s=true or %s=false", name, vs[0], name, name)
 	}
 	return b, nil
 }
