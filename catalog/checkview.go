@@ -1,6 +1,10 @@
 package catalog
 
-import "sort"
+import (
+	"slices"
+	"sort"
+	"strings"
+)
 
 // CheckView is a check's state as readers see it, with its node and, for a
 // service check whose service is registered, the service's name and tags.
@@ -35,7 +39,7 @@ func (c *Catalog) appendChecks(out []CheckView, o *origin, node, serviceID strin
 		out = append(out, v)
 	}
 	added := out[start:]
-	sort.Slice(added, func(i, j int) bool { return added[i].Check.ID < added[j].Check.ID })
+	slices.SortFunc(added, func(a, b CheckView) int { return strings.Compare(a.Check.ID, b.Check.ID) })
 	return out
 }
 

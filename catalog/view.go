@@ -143,6 +143,7 @@ type Instance struct {
 func (c *Catalog) Instances(name string) []Instance {
 	m := c.byName[name]
 	out := make([]Instance, 0, len(m))
+	var checks []CheckView
 	for k, r := range m {
 		if !c.visible(k.origin) {
 			continue
@@ -155,9 +156,15 @@ func (c *Catalog) Instances(name string) []Instance {
 			ModifyIndex: r.modifyIndex,
 			Status:      HealthPassing,
 		}
+		// The instances' checks share one growing array: a few
+		// allocations per answer rather than one per instance.
 		o := c.origins[k.origin]
-		in.Checks = c.appendChecks(in.Checks, o, k.origin, "", nil)
-		in.Checks = c.appendChecks(in.Checks, o, k.origin, k.id, &r.Service)
+		start := len(checks)
+		checks = c.appendChecks(checks, o, k.origin, "", nil)
+		checks = c.appendChecks(checks, o, k.origin, k.id, &r.Service)
+		if len(checks) > start {
+			in.Checks = checks[start:len(checks):len(checks)]
+		}
 		for _, ck := range in.Checks {
 			in.Status = Worse(in.Status, ck.Check.Status)
 			in.Damped = in.Damped || ck.Check.Damped
