@@ -83,3 +83,12 @@ func (c *Client) Self(ctx context.Context) (*Self, error) {
 	}
 	return out, err
 }
+
+// Reload makes the agent read its config file again and apply the
+// services it defines. An agent started without a config file, or whose
+// file does not load, answers with a StatusError and keeps running as it
+// was.
+func (c *Client) Reload(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodPut, "/v1/agent/reload", nil, nil, nil)
+	return err
+}

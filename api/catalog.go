@@ -29,8 +29,8 @@ func (c *Client) CatalogNodes(ctx context.Context, q *QueryOptions) ([]*Node, *Q
 }
 
 // HealthService lists the instances of the named service with their node
-// and checks. q.Tags and q.Passing filter them, and q may block. An unknown
-// service is an empty list, not an error.
+// and checks. q.Tags, q.Passing and q.Warning filter them, and q may
+// block. An unknown service is an empty list, not an error.
 func (c *Client) HealthService(ctx context.Context, name string, q *QueryOptions) ([]*ServiceEntry, *QueryMeta, error) {
 	if name == "" {
 		return nil, nil, errors.New("health service: empty service name")

@@ -133,16 +133,20 @@ const (
 ]`
 )
 
+// requestCase is one call of the client against a canned answer: the
+// request it must send and the result it must decode.
+type requestCase struct {
+	name   string
+	status int // 0: 200
+	header map[string]string
+	answer string
+	call   func(context.Context, *api.Client) (any, error)
+	want   request // Body is compared as JSON when not empty
+	result any     // nil: not compared
+}
+
 func TestRequestsAndDecoding(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		header map[string]string
-		answer string
-		call   func(context.Context, *api.Client) (any, error)
-		want   request // Body is compared as JSON when not empty
-		result any
-	}{
+	runRequestCases(t, []requestCase{
 		{
 			name: "register",
 			call: func(ctx context.Context, c *api.Client) (any, error) {
@@ -331,7 +335,11 @@ func TestRequestsAndDecoding(t *testing.T) {
 			want:   request{Method: "GET", Path: "/v1/health/service/nope"},
 			result: metaResult{V: []*api.ServiceEntry{}, Meta: &api.QueryMeta{}},
 		},
-	}
+	})
+}
+
+func runRequestCases(t *testing.T, tests []requestCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status := tt.status
@@ -455,6 +463,21 @@ func TestArgumentsRefusedBeforeSending(t *testing.T) {
 		"join empty":       func() error { return c.Join(ctx, "") },
 		"catalog empty":    func() error { _, _, err := c.CatalogService(ctx, "", nil); return err },
 		"health empty":     func() error { _, _, err := c.HealthService(ctx, "", nil); return err },
+
+		"check register nil":     func() error { return c.CheckRegister(ctx, nil) },
+		"check deregister empty": func() error { return c.CheckDeregister(ctx, "") },
+		"pass empty":             func() error { return c.PassTTL(ctx, "", "x") },
+		"warn empty":             func() error { return c.WarnTTL(ctx, "", "") },
+		"fail empty":             func() error { return c.FailTTL(ctx, "", "") },
+		"update empty":           func() error { return c.UpdateTTL(ctx, "", "", "passing") },
+		"update bad status":      func() error { return c.UpdateTTL(ctx, "ttl-1", "", "ok") },
+		"update maintenance":     func() error { return c.UpdateTTL(ctx, "ttl-1", "", "maintenance") },
+		"maintenance on empty":   func() error { return c.EnableServiceMaintenance(ctx, "", "") },
+		"maintenance off empty":  func() error { return c.DisableServiceMaintenance(ctx, "") },
+		"health checks empty":    func() error { _, _, err := c.HealthChecks(ctx, "", nil); return err },
+		"health node empty":      func() error { _, _, err := c.HealthNode(ctx, "", nil); return err },
+		"health state bad":       func() error { _, _, err := c.HealthState(ctx, "down", nil); return err },
+		"health state empty":     func() error { _, _, err := c.HealthState(ctx, "", nil); return err },
 	}
 	for name, call := range calls {
 		if err := call(); err == nil {

@@ -235,6 +235,14 @@ const (
 	HealthAny = "any"
 )
 
+// The IDs of the maintenance checks (see EnableNodeMaintenance and
+// EnableServiceMaintenance), as Consul names them: a service's is
+// ServiceMaintPrefix followed by the service ID.
+const (
+	NodeMaint          = "_node_maintenance"
+	ServiceMaintPrefix = "_service_maintenance:"
+)
+
 // ServiceEntry is one instance as /v1/health/service/:name shows it.
 type ServiceEntry struct {
 	Node    *Node

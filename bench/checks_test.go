@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sd/shoal/agent"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/internal/testutil"
@@ -35,7 +36,12 @@ const checkInterval = time.Second
 func BenchmarkCheckFailurePropagation(b *testing.B) {
 	const n = 32
 	c := testutil.NewEmptyCluster(b)
-	c.Configure = productionTimers
+	c.Configure = func(cfg *agent.Config) {
+		productionTimers(cfg)
+		// The benchmark flips the check on purpose, far more often than
+		// flap damping lets through.
+		cfg.Damping.Disabled = true
+	}
 	for i := 0; i < n; i++ {
 		c.Start(fmt.Sprintf("node-%d", i), 0)
 	}
@@ -121,7 +127,17 @@ func waitStatus(b *testing.B, nodes []*testutil.Node, want catalog.Health, seen 
 				last = a.at
 			}
 		case <-ctx.Done():
-			b.Fatalf("not every agent saw %s within a minute", want)
+			var missing []string
+			for _, nd := range nodes {
+				nd.Agent.Read(func(cat *catalog.Catalog) {
+					for _, in := range cat.Instances("web") {
+						if in.Status != want {
+							missing = append(missing, fmt.Sprintf("%s:%s%v", nd.Name, in.Status, in.Checks))
+						}
+					}
+				})
+			}
+			b.Fatalf("not every agent saw %s within a minute: %v", want, missing)
 		}
 	}
 	return last

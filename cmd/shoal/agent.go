@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,7 +32,8 @@ func (s *shell) agentCommand() *cli.Command {
 		Usage:     "run a Shoal agent",
 		UsageText: "shoal agent [options]",
 		Description: "Runs an agent until SIGINT or SIGTERM, then leaves the cluster gracefully;\n" +
-			"a second signal exits at once. Every option can also be set by the\n" +
+			"a second signal exits at once. SIGHUP reloads the services of the --config\n" +
+			"file, as `shoal reload` does. Every option can also be set by the\n" +
 			"environment variable shown beside it (--http-addr by $" + api.EnvHTTPAddr + ").",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "node", EnvVars: envVar("node"),
@@ -58,6 +61,16 @@ func (s *shell) agentCommand() *cli.Command {
 				Usage: "directory for state kept across restarts", DefaultText: "none"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: envVar("encrypt"),
 				Usage: "base64 gossip encryption key (see shoal keygen)", DefaultText: "no encryption"},
+			&cli.StringFlag{Name: "config", EnvVars: envVar("config"), TakesFile: true,
+				Usage: "JSON agent config file in Consul's format (settings and services); flags and environment variables override it", DefaultText: "none"},
+			&cli.IntFlag{Name: "flap-threshold", EnvVars: envVar("flap-threshold"),
+				Usage: "damp a check that changes state more than this many times within --flap-window", DefaultText: strconv.Itoa(def.Damping.Threshold)},
+			&cli.DurationFlag{Name: "flap-window", EnvVars: envVar("flap-window"),
+				Usage: "the window in which --flap-threshold counts state changes", DefaultText: def.Damping.Window.String()},
+			&cli.DurationFlag{Name: "flap-hold-down", EnvVars: envVar("flap-hold-down"),
+				Usage: "how long a damped check's state must stay unchanged before it is released", DefaultText: def.Damping.HoldDown.String()},
+			&cli.BoolFlag{Name: "no-flap-damping", EnvVars: envVar("no-flap-damping"),
+				Usage: "report every check state as it comes, without flap damping"},
 			&cli.BoolFlag{Name: "dev", EnvVars: envVar("dev"),
 				Usage: "development agent: one node, loopback only, nothing on disk"},
 			&cli.StringFlag{Name: "log-level", EnvVars: envVar("log-level"), Value: "info",
@@ -73,27 +86,48 @@ func (s *shell) agentAction(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
-	cfg, err := agentConfig(c)
+	cfg, file, err := agentConfig(c)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(s.stderr, c.String("log-level"), c.Bool("log-json"))
+	level, json := c.String("log-level"), c.Bool("log-json")
+	if file != nil && file.LogLevel != nil && !c.IsSet("log-level") {
+		lvl, _ := agent.ParseLogLevel(*file.LogLevel) // checked at load
+		level = lvl.String()
+	}
+	if file != nil && file.LogJSON != nil && !c.IsSet("log-json") {
+		json = *file.LogJSON
+	}
+	log, err := newLogger(s.stderr, level, json)
 	if err != nil {
 		return err
 	}
 	ctx, stop := s.onSignals(c.Context, log)
 	defer stop()
-	return s.runAgent(ctx, cfg, log)
+	hangups, stopHangups := s.hangups()
+	defer stopHangups()
+	return s.runAgent(ctx, cfg, log, hangups)
 }
 
 // agentConfig maps the agent's flags and their environment variables onto
-// agent.DevConfig (with --dev) or agent.DefaultConfig. A flag that is not
-// given leaves the default alone, so the defaults live in package agent
-// only. Validation is left to agent.New.
-func agentConfig(c *cli.Context) (agent.Config, error) {
+// agent.DevConfig (with --dev) or agent.DefaultConfig, after the --config
+// file, if any, has changed what it sets. A flag that is not given leaves
+// the file's value or the default alone, so the defaults live in package
+// agent only. Validation is left to agent.New. The file is returned too
+// (nil without --config) for the settings outside agent.Config.
+func agentConfig(c *cli.Context) (agent.Config, *agent.FileConfig, error) {
 	cfg := agent.DefaultConfig()
 	if c.Bool("dev") {
 		cfg = agent.DevConfig()
+	}
+	var file *agent.FileConfig
+	if path := c.String("config"); path != "" {
+		var err error
+		if file, err = agent.LoadConfigFile(path); err != nil {
+			return agent.Config{}, nil, err
+		}
+		file.Apply(&cfg)
+		cfg.ConfigFile = path
 	}
 	setString := func(flag string, dst *string) {
 		if c.IsSet(flag) {
@@ -129,7 +163,45 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	if c.IsSet("data-dir") {
 		cfg.DataDir = c.String("data-dir") // Validate refuses it with --dev
 	}
-	return cfg, nil
+	if err := dampingFlags(c, &cfg); err != nil {
+		return agent.Config{}, nil, err
+	}
+	return cfg, file, nil
+}
+
+// dampingFlags applies the flap damping flags to cfg.Damping. They are
+// checked here: a zero there means the default, so a --flap-window of 0s
+// would silently become 2m.
+func dampingFlags(c *cli.Context, cfg *agent.Config) error {
+	d := &cfg.Damping
+	if c.IsSet("flap-threshold") {
+		if n := c.Int("flap-threshold"); n < 1 {
+			return fmt.Errorf("agent: --flap-threshold must be at least 1, got %d", n)
+		}
+		d.Threshold = c.Int("flap-threshold")
+	}
+	for _, f := range []struct {
+		flag string
+		dst  *time.Duration
+	}{{"flap-window", &d.Window}, {"flap-hold-down", &d.HoldDown}} {
+		if !c.IsSet(f.flag) {
+			continue
+		}
+		v, err := positiveDuration(c, f.flag)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		*f.dst = v
+	}
+	if c.Bool("no-flap-damping") {
+		for _, f := range []string{"flap-threshold", "flap-window", "flap-hold-down"} {
+			if c.IsSet(f) {
+				return fmt.Errorf("agent: --no-flap-damping cannot be combined with --%s", f)
+			}
+		}
+		d.Disabled = true
+	}
+	return nil
 }
 
 // splitList flattens repeated and comma-separated values ("a,b" "c") into
@@ -148,18 +220,9 @@ func splitList(values []string) []string {
 
 // newLogger builds the agent's logger: text or JSON lines on w.
 func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {
-	var lvl slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lvl = slog.LevelDebug
-	case "info":
-		lvl = slog.LevelInfo
-	case "warn", "warning":
-		lvl = slog.LevelWarn
-	case "error":
-		lvl = slog.LevelError
-	default:
-		return nil, fmt.Errorf("agent: --log-level %q is not one of debug, info, warn, error", level)
+	lvl, err := parseLevel("agent", level)
+	if err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	if json {
@@ -168,13 +231,61 @@ func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
-// runAgent builds an agent from cfg and runs it until ctx ends.
-func runAgent(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
+// parseLevel reads the --log-level flag of the command cmd.
+func parseLevel(cmd, level string) (slog.Level, error) {
+	switch strings.ToLower(level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%s: --log-level %q is not one of debug, info, warn, error", cmd, level)
+}
+
+// runAgent builds an agent from cfg and runs it until ctx ends; every
+// signal on reloads makes it read its config file again.
+func runAgent(ctx context.Context, cfg agent.Config, log *slog.Logger, reloads <-chan os.Signal) error {
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reloadOnSignal(ctx, a, log, reloads)
+	}()
+	err = a.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// reloadOnSignal reloads the agent's config file at every signal on sigs,
+// from the time the agent is ready until ctx ends. A reload that fails is
+// logged, and the agent runs on as it was.
+func reloadOnSignal(ctx context.Context, a *agent.Agent, log *slog.Logger, sigs <-chan os.Signal) {
+	select {
+	case <-a.Ready():
+	case <-ctx.Done():
+		return
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			log.Info("reloading the config file", "signal", sig.String())
+			if err := a.Reload(ctx); err != nil {
+				log.Error("reload failed; the agent runs on as it was", "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // onSignals returns a context that the first SIGINT or SIGTERM cancels, so

@@ -36,16 +36,17 @@ type fakeShell struct {
 	started  bool
 	cfg      agent.Config
 	sigs     chan os.Signal
+	hangups  chan os.Signal
 	exits    chan int
 	onRun    func(ctx context.Context, log *slog.Logger) error
 }
 
 func newFakeShell() *fakeShell {
-	f := &fakeShell{sigs: make(chan os.Signal, 2), exits: make(chan int, 1)}
+	f := &fakeShell{sigs: make(chan os.Signal, 2), hangups: make(chan os.Signal, 1), exits: make(chan int, 1)}
 	f.shell = &shell{
 		stdout: &f.out,
 		stderr: &f.err,
-		runAgent: func(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
+		runAgent: func(ctx context.Context, cfg agent.Config, log *slog.Logger, _ <-chan os.Signal) error {
 			f.started, f.cfg = true, cfg
 			if f.onRun != nil {
 				return f.onRun(ctx, log)
@@ -53,6 +54,7 @@ func newFakeShell() *fakeShell {
 			return nil
 		},
 		signals: func() (<-chan os.Signal, func()) { return f.sigs, func() {} },
+		hangups: func() (<-chan os.Signal, func()) { return f.hangups, func() {} },
 		exit:    func(code int) { f.exits <- code },
 	}
 	return f

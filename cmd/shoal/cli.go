@@ -22,10 +22,14 @@ import (
 type shell struct {
 	stdout, stderr io.Writer
 
-	// runAgent runs an agent with cfg until ctx ends.
-	runAgent func(ctx context.Context, cfg agent.Config, log *slog.Logger) error
+	// runAgent runs an agent with cfg until ctx ends; every value on
+	// reloads makes it read its config file again.
+	runAgent func(ctx context.Context, cfg agent.Config, log *slog.Logger, reloads <-chan os.Signal) error
 	// signals subscribes to SIGINT and SIGTERM; stop unsubscribes.
 	signals func() (ch <-chan os.Signal, stop func())
+	// hangups subscribes to SIGHUP, the agent's reload signal; stop
+	// unsubscribes.
+	hangups func() (ch <-chan os.Signal, stop func())
 	// exit ends the process at once (a second signal to the agent).
 	exit func(code int)
 }
@@ -40,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		stderr:   stderr,
 		runAgent: runAgent,
 		signals:  notifySignals,
+		hangups:  notifyHangups,
 		exit:     os.Exit,
 	}
 	return s.run(args)
@@ -75,6 +80,11 @@ func (s *shell) app() *cli.App {
 			s.servicesCommand(),
 			s.registerCommand(),
 			s.deregisterCommand(),
+			s.checkCommand(),
+			s.checksCommand(),
+			s.maintCommand(),
+			s.reloadCommand(),
+			s.monitorCommand(),
 			s.keygenCommand(),
 			s.versionCommand(),
 		},
@@ -94,11 +104,13 @@ func (s *shell) app() *cli.App {
 		},
 	}
 	for _, cmd := range app.Commands {
-		cmd.OnUsageError = usageError
-		// Without this every command gets a `help` subcommand, and
-		// `shoal deregister help` would print help instead of
-		// deregistering the service "help".
-		cmd.HideHelpCommand = true
+		for _, c := range append([]*cli.Command{cmd}, cmd.Subcommands...) {
+			c.OnUsageError = usageError
+			// Without this every command gets a `help` subcommand, and
+			// `shoal deregister help` would print help instead of
+			// deregistering the service "help".
+			c.HideHelpCommand = true
+		}
 	}
 	return app
 }
@@ -107,9 +119,21 @@ func (s *shell) app() *cli.App {
 // prints the one line.
 func usageError(c *cli.Context, err error, isSubcommand bool) error {
 	if isSubcommand {
-		return fmt.Errorf("%s: %w", c.Command.Name, err)
+		return fmt.Errorf("%s: %w", commandName(c), err)
 	}
 	return err
+}
+
+// commandName names the command c runs as the user typed it, with the
+// command it is a subcommand of: "check pass".
+func commandName(c *cli.Context) string {
+	var names []string
+	for _, p := range c.Lineage() {
+		if p.Command != nil && p.Command.Name != c.App.Name {
+			names = append([]string{p.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }
 
 // httpAddrFlag is --http-addr. The global one (before the command) also
@@ -161,6 +185,11 @@ func reorder(app *cli.App, args []string) []string {
 		return args
 	}
 	cmd := app.Command(args[i])
+	// The flags of `shoal check pass ID --note x` are the subcommand's.
+	for i+1 < len(args) && cmd.Command(args[i+1]) != nil {
+		i++
+		cmd = cmd.Command(args[i])
+	}
 	var flags, rest []string
 	tail := args[i+1:]
 	for j := 0; j < len(tail); j++ {
@@ -222,7 +251,7 @@ func oneLine(msg string) string {
 // noArgs refuses arguments to a command that takes none.
 func noArgs(c *cli.Context) error {
 	if c.Args().Present() {
-		return fmt.Errorf("%s: unexpected argument %q", c.Command.Name, c.Args().First())
+		return fmt.Errorf("%s: unexpected argument %q", commandName(c), c.Args().First())
 	}
 	return nil
 }
@@ -231,5 +260,13 @@ func noArgs(c *cli.Context) error {
 func notifySignals() (<-chan os.Signal, func()) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	return ch, func() { signal.Stop(ch) }
+}
+
+// notifyHangups subscribes to SIGHUP. One slot is enough: hangups that
+// come during a reload ask for the same one reload after it.
+func notifyHangups() (<-chan os.Signal, func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
 	return ch, func() { signal.Stop(ch) }
 }

@@ -25,6 +25,9 @@ func TestReorder(t *testing.T) {
 		{[]string{"register", "--name", "web", "--port", "80"}, []string{"register", "--name", "web", "--port", "80"}},
 		{[]string{"deregister", "--", "-odd"}, []string{"deregister", "--", "-odd"}},
 		{[]string{"deregister", "x", "--", "-y", "--json"}, []string{"deregister", "--", "x", "-y", "--json"}},
+		{[]string{"check", "pass", "x", "--note", "hi"}, []string{"check", "pass", "--note", "hi", "x"}},
+		{[]string{"check", "pass", "pass", "--note=hi"}, []string{"check", "pass", "--note=hi", "pass"}},
+		{[]string{"check", "nosuch", "x", "--note", "hi"}, []string{"check", "--note", "nosuch", "x", "hi"}},
 		{[]string{"services", "web", "-h"}, []string{"services", "-h", "web"}},
 		{[]string{"nosuch", "a", "--x"}, []string{"nosuch", "a", "--x"}},
 		{[]string{"--help"}, []string{"--help"}},
@@ -245,6 +248,14 @@ func TestBinaryErrors(t *testing.T) {
 		{"services", "a", "b"}, // one argument too many
 		{"members"},            // agent unreachable
 		{"services", "web", "--tag", "v1"},
+		{"check", "pass"}, // missing argument
+		{"check", "nosuch"},
+		{"check", "pass", "x", "--bogus"},
+		{"register", "--name", "w", "--port", "1", "--ttl", "1m", "--tcp-check", "h:1"},
+		{"maint", "--enable", "--disable"},
+		{"checks"}, // agent unreachable
+		{"reload"},
+		{"agent", "--flap-threshold", "0"},
 	}
 	for _, args := range fails {
 		var out, errb bytes.Buffer
@@ -261,7 +272,8 @@ func TestBinaryErrors(t *testing.T) {
 		oneErrorLine(t, errb.String())
 	}
 
-	for _, args := range [][]string{{}, {"--help"}, {"services", "--help"}, {"help", "agent"}, {"version"}} {
+	for _, args := range [][]string{{}, {"--help"}, {"services", "--help"}, {"help", "agent"}, {"version"},
+		{"check"}, {"check", "pass", "--help"}} {
 		var out, errb bytes.Buffer
 		cmd := exec.Command(bin, args...)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &errb

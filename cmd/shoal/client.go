@@ -94,18 +94,19 @@ func (s *shell) servicesCommand() *cli.Command {
 		Name:  "services",
 		Usage: "list the cluster's services, or the instances of one",
 		UsageText: "shoal services [--json]\n" +
-			"shoal services NAME [--tag T]... [--passing] [--json]",
+			"shoal services NAME [--tag T]... [--passing [--warning]] [--json]",
 		Flags: []cli.Flag{
 			httpAddrFlag(false),
 			jsonFlag(),
 			&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeat for several)"},
 			&cli.BoolFlag{Name: "passing", Usage: "only instances whose checks all pass"},
+			&cli.BoolFlag{Name: "warning", Usage: "with --passing, keep instances whose checks warn too"},
 		},
 		Action: func(c *cli.Context) error {
 			switch c.NArg() {
 			case 0:
-				if c.IsSet("tag") || c.IsSet("passing") {
-					return errors.New("services: --tag and --passing need a service NAME")
+				if c.IsSet("tag") || c.IsSet("passing") || c.IsSet("warning") {
+					return errors.New("services: --tag, --passing and --warning need a service NAME")
 				}
 				services, _, err := client(c).CatalogServices(c.Context, nil)
 				if err != nil {
@@ -117,7 +118,10 @@ func (s *shell) servicesCommand() *cli.Command {
 				return servicesTable(s.stdout, services)
 			case 1:
 				name := c.Args().First()
-				q := &api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing")}
+				if c.Bool("warning") && !c.Bool("passing") {
+					return errors.New("services: --warning goes with --passing (--passing --warning: every instance not critical)")
+				}
+				q := &api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing"), Warning: c.Bool("warning")}
 				entries, _, err := client(c).HealthService(c.Context, name, q)
 				if err != nil {
 					return fmt.Errorf("services %s: %w", name, err)
@@ -134,10 +138,14 @@ func (s *shell) servicesCommand() *cli.Command {
 
 func (s *shell) registerCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "register",
-		Usage:     "register a service instance with the agent",
-		UsageText: "shoal register --name N --port P [--id ID] [--address A] [--tag T]... [--meta K=V]...",
-		Flags: []cli.Flag{
+		Name:  "register",
+		Usage: "register a service instance with the agent",
+		UsageText: "shoal register --name N --port P [--id ID] [--address A] [--tag T]... [--meta K=V]...\n" +
+			"    [--http-check URL | --tcp-check H:P | --grpc-check H:P[/svc] | --ttl D]\n" +
+			"    [--interval D] [--timeout D] [--deregister-critical-after D]",
+		Description: "A check given here is the instance's one check, with the ID \"service:<id>\";\n" +
+			"report a --ttl check with `shoal check pass service:<id>`.",
+		Flags: append([]cli.Flag{
 			httpAddrFlag(false),
 			&cli.StringFlag{Name: "name", Usage: "the service's name (required)"},
 			&cli.IntFlag{Name: "port", Usage: "the instance's port (required)"},
@@ -145,7 +153,7 @@ func (s *shell) registerCommand() *cli.Command {
 			&cli.StringFlag{Name: "address", Usage: "the instance's address", DefaultText: "the node's address"},
 			&cli.StringSliceFlag{Name: "tag", Usage: "a tag (repeat for several)"},
 			&cli.StringSliceFlag{Name: "meta", Usage: "a K=V metadata pair (repeat for several)"},
-		},
+		}, checkFlags(serviceCheckFlags)...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -180,6 +188,10 @@ func registration(c *cli.Context) (*api.AgentServiceRegistration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
+	check, err := readCheck(c, serviceCheckFlags)
+	if err != nil {
+		return nil, fmt.Errorf("register: %w", err)
+	}
 	return &api.AgentServiceRegistration{
 		ID:      c.String("id"),
 		Name:    c.String("name"),
@@ -187,6 +199,7 @@ func registration(c *cli.Context) (*api.AgentServiceRegistration, error) {
 		Address: c.String("address"),
 		Tags:    c.StringSlice("tag"),
 		Meta:    meta,
+		Check:   check,
 	}, nil
 }
 

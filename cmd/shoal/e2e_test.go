@@ -214,21 +214,11 @@ func TestAgentCommand(t *testing.T) {
 		t.Run(stopBy, func(t *testing.T) {
 			clearEnv(t)
 			addr := testutil.FreeAddr(t)
-			f := newFakeShell()
-			logs := &syncBuffer{}
-			f.runAgent, f.stderr = runAgent, logs
-			done := make(chan int, 1)
-			go func() {
-				done <- f.run([]string{"agent", "--dev", "--node", "cli-" + stopBy, "--port", "0", "--http-addr", addr})
-			}()
+			a := startAgentCommand(t, "--dev", "--node", "cli-"+stopBy, "--port", "0", "--http-addr", addr)
 			c := &api.Client{Addr: addr}
 			ctx := context.Background()
 			testutil.WaitFor(t, 30*time.Second, func() error {
-				select {
-				case code := <-done:
-					t.Fatalf("shoal agent exited %d: %s", code, logs.String())
-				default:
-				}
+				a.running(t)
 				m, err := c.Members(ctx)
 				if err != nil {
 					return err
@@ -248,25 +238,58 @@ func TestAgentCommand(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "signal":
-				f.sigs <- os.Interrupt
+				a.sigs <- os.Interrupt
 			}
+			a.wait(t)
 			select {
-			case code := <-done:
-				if code != 0 {
-					t.Errorf("shoal agent exited %d: %s", code, logs.String())
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("shoal agent did not stop: %s", logs.String())
-			}
-			select {
-			case code := <-f.exits:
+			case code := <-a.exits:
 				t.Errorf("exit(%d) was called", code)
 			default:
 			}
-			if !strings.Contains(logs.String(), "level=INFO") {
-				t.Errorf("no text log lines on stderr: %q", logs.String())
+			if !strings.Contains(a.logs.String(), "level=INFO") {
+				t.Errorf("no text log lines on stderr: %q", a.logs.String())
 			}
 		})
+	}
+}
+
+// agentCommand is `shoal agent` run in this process with a real agent.
+type agentCommand struct {
+	*fakeShell
+	logs *syncBuffer
+	done chan int // its exit status
+}
+
+// startAgentCommand runs `shoal agent args...` in this process with a
+// real agent.
+func startAgentCommand(t *testing.T, args ...string) *agentCommand {
+	t.Helper()
+	a := &agentCommand{fakeShell: newFakeShell(), logs: &syncBuffer{}, done: make(chan int, 1)}
+	a.runAgent, a.stderr = runAgent, a.logs
+	go func() { a.done <- a.run(append([]string{"agent"}, args...)) }()
+	return a
+}
+
+// running fails the test if the command has exited.
+func (a *agentCommand) running(t *testing.T) {
+	t.Helper()
+	select {
+	case code := <-a.done:
+		t.Fatalf("shoal agent exited %d: %s", code, a.logs.String())
+	default:
+	}
+}
+
+// wait waits until the command exits, which must be with status 0.
+func (a *agentCommand) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case code := <-a.done:
+		if code != 0 {
+			t.Errorf("shoal agent exited %d: %s", code, a.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("shoal agent did not stop: %s", a.logs.String())
 	}
 }
 

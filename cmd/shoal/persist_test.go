@@ -15,13 +15,12 @@ import (
 	"github.com/shoal-sd/shoal/internal/testutil"
 )
 
-// startAgentProcess runs `shoal agent` as a real process with a data dir
-// and waits until its HTTP API answers.
-func startAgentProcess(t *testing.T, bin, dataDir, httpAddr string) (*exec.Cmd, *syncBuffer) {
+// startAgentProcess runs `shoal agent` as a real process on loopback,
+// with more flags in args, and waits until its HTTP API answers.
+func startAgentProcess(t *testing.T, bin, httpAddr string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "agent", "--node", "burst", "--bind", "127.0.0.1", "--port", "0",
-		"--http-addr", httpAddr, "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"agent", "--bind", "127.0.0.1", "--port", "0", "--http-addr", httpAddr}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -42,7 +41,7 @@ func TestKill9DuringRegistrationBurstLosesNothingAcknowledged(t *testing.T) {
 	bin := buildShoal(t)
 	dataDir := t.TempDir()
 	addr := testutil.FreeAddr(t)
-	cmd, _ := startAgentProcess(t, bin, dataDir, addr)
+	cmd, _ := startAgentProcess(t, bin, addr, "--node", "burst", "--data-dir", dataDir)
 	c := &api.Client{Addr: addr}
 
 	var mu sync.Mutex
@@ -76,7 +75,7 @@ func TestKill9DuringRegistrationBurstLosesNothingAcknowledged(t *testing.T) {
 	<-done
 	_ = cmd.Wait()
 
-	_, logs := startAgentProcess(t, bin, dataDir, addr)
+	_, logs := startAgentProcess(t, bin, addr, "--node", "burst", "--data-dir", dataDir)
 	got, err := c.AgentServices(context.Background())
 	if err != nil {
 		t.Fatal(err)

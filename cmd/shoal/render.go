@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/shoal-sd/shoal/api"
 )
@@ -67,7 +71,8 @@ func servicesTable(w io.Writer, services map[string][]string) error {
 }
 
 // instancesTable prints a service's instances sorted by node and ID:
-// Node Address Port ID Tags Status. The address is the instance's, or its
+// Node Address Port ID Tags Status, the status marked "(damped)" when flap
+// damping holds any of its checks. The address is the instance's, or its
 // node's when the instance has none.
 func instancesTable(w io.Writer, entries []*api.ServiceEntry) error {
 	type row struct{ node, addr, port, id, tags, status string }
@@ -83,7 +88,8 @@ func instancesTable(w io.Writer, entries []*api.ServiceEntry) error {
 			}
 			r.port, r.id, r.tags = strconv.Itoa(s.Port), s.ID, strings.Join(s.Tags, ",")
 		}
-		r.status = api.AggregatedStatus(e.Checks)
+		damped := slices.ContainsFunc(e.Checks, func(c *api.HealthCheck) bool { return c.Damped })
+		r.status = checkStatus(api.AggregatedStatus(e.Checks), damped)
 		rows = append(rows, r)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
@@ -97,6 +103,58 @@ func instancesTable(w io.Writer, entries []*api.ServiceEntry) error {
 		cells = append(cells, []string{r.node, r.addr, r.port, r.id, r.tags, r.status})
 	}
 	return writeTable(w, []string{"Node", "Address", "Port", "ID", "Tags", "Status"}, cells)
+}
+
+// checkStatus shows a status, marked when flap damping holds it.
+func checkStatus(status string, damped bool) string {
+	if damped {
+		return status + " (damped)"
+	}
+	return status
+}
+
+// maxOutputHead is how much of a check's output a table shows.
+const maxOutputHead = 60
+
+// outputHead is the first line of a check's output, cut to fit a table.
+func outputHead(out string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	line = strings.TrimSpace(line)
+	if len(line) <= maxOutputHead {
+		return line
+	}
+	cut := maxOutputHead
+	for cut > 0 && !utf8.RuneStart(line[cut]) {
+		cut--
+	}
+	return line[:cut] + "..."
+}
+
+// checksTable prints the agent's checks sorted by ID:
+// ID Name Service Type Status Output.
+func checksTable(w io.Writer, checks map[string]*api.AgentCheck) error {
+	rows := make([][]string, 0, len(checks))
+	for _, id := range slices.Sorted(maps.Keys(checks)) {
+		c := checks[id]
+		rows = append(rows, []string{id, c.Name, c.ServiceID, c.Type, checkStatus(c.Status, c.Damped), outputHead(c.Output)})
+	}
+	return writeTable(w, []string{"ID", "Name", "Service", "Type", "Status", "Output"}, rows)
+}
+
+// maintenanceList prints what is in maintenance mode as `consul maint`
+// does, the node first, then the services by ID; nothing when nothing is.
+func maintenanceList(w io.Writer, checks map[string]*api.AgentCheck) error {
+	var b strings.Builder
+	if c := checks[api.NodeMaint]; c != nil {
+		fmt.Fprintf(&b, "Node:\n  Name:   %s\n  Reason: %s\n\n", c.Node, c.Notes)
+	}
+	for _, id := range slices.Sorted(maps.Keys(checks)) {
+		if service, ok := strings.CutPrefix(id, api.ServiceMaintPrefix); ok {
+			fmt.Fprintf(&b, "Service:\n  ID:     %s\n  Reason: %s\n\n", service, checks[id].Notes)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // writeJSON prints v as indented JSON for scripts.
