@@ -98,11 +98,13 @@ func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceChec
 	a.broadcast(out...)
 	// Registered and gossiped even if the disk fails; the caller hears
 	// that it would not survive a restart.
-	var perr error
+	// The service first: a crash before its checks are written leaves a
+	// service without (some of) its checks, or checks of a service it
+	// replaced, which the next start drops; never a corrupt state.
+	perr := a.persistService(s.ID)
 	for _, id := range append(dropped, slices.Collect(maps.Keys(keep))...) {
 		perr = errors.Join(perr, a.persistCheck(id))
 	}
-	perr = errors.Join(perr, a.persistService(s.ID))
 	if perr != nil {
 		a.log.Error("service not saved to the data dir", "id", s.ID, "err", perr)
 		return fmt.Errorf("register: %w", perr)
@@ -136,6 +138,8 @@ func (a *Agent) deregisterService(id string) error {
 	}
 	delete(a.configServices, id)
 	a.broadcast(out...)
+	// The service first: a crash before its checks' files are gone leaves
+	// checks of no service, which the next start drops.
 	perr := a.persistService(id)
 	for _, cid := range checks {
 		perr = errors.Join(perr, a.persistCheck(cid))

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoal-sd/shoal/agent"
 	"github.com/shoal-sd/shoal/api"
@@ -100,6 +105,95 @@ func TestHTTPCheckStatusReachesEveryAgent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A TCP check follows a real listener that goes away and comes back on
+// the same port, and a gRPC check a real grpc.health.v1 server that stops
+// and starts serving; every agent sees each change.
+func TestTCPAndGRPCChecksReachEveryAgent(t *testing.T) {
+	c := testutil.NewCluster(t, 2)
+	n0 := c.Node("node-0")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	accept := func(l net.Listener) {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}
+	go accept(ln)
+	if err := n0.Agent.RegisterService(web("tcp-1", 8080), []api.AgentServiceCheck{{TCP: addr, Interval: "30ms", Timeout: "500ms"}}); err != nil {
+		t.Fatal(err)
+	}
+	statusEverywhere(t, c, "node-0", "tcp-1", catalog.HealthPassing)
+	ln.Close()
+	statusEverywhere(t, c, "node-0", "tcp-1", catalog.HealthCritical)
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		ln, err = net.Listen("tcp", addr) // the port may linger a moment
+		return err
+	})
+	defer ln.Close()
+	go accept(ln)
+	statusEverywhere(t, c, "node-0", "tcp-1", catalog.HealthPassing)
+
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	hs := grpchealth.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	go srv.Serve(gl)
+	defer srv.Stop()
+	hs.SetServingStatus("web", healthpb.HealthCheckResponse_SERVING)
+	if err := n0.Agent.RegisterService(web("grpc-1", 8080), []api.AgentServiceCheck{{GRPC: gl.Addr().String() + "/web", Interval: "30ms", Timeout: "500ms"}}); err != nil {
+		t.Fatal(err)
+	}
+	statusEverywhere(t, c, "node-0", "grpc-1", catalog.HealthPassing)
+	hs.SetServingStatus("web", healthpb.HealthCheckResponse_NOT_SERVING)
+	statusEverywhere(t, c, "node-0", "grpc-1", catalog.HealthCritical)
+	hs.SetServingStatus("web", healthpb.HealthCheckResponse_SERVING)
+	statusEverywhere(t, c, "node-0", "grpc-1", catalog.HealthPassing)
+}
+
+// Thresholds hold a state change back on every agent until enough runs
+// in a row agree.
+func TestCheckThresholdsHoldChanges(t *testing.T) {
+	c := testutil.NewCluster(t, 2)
+	var hits atomic.Int32
+	var code atomic.Int32
+	code.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(int(code.Load()))
+	}))
+	defer srv.Close()
+	check := api.AgentServiceCheck{HTTP: srv.URL, Interval: "30ms", SuccessBeforePassing: 3, FailuresBeforeCritical: 4, Status: "passing"}
+	if err := c.Node("node-0").Agent.RegisterService(web("web-1", 8080), []api.AgentServiceCheck{check}); err != nil {
+		t.Fatal(err)
+	}
+	statusEverywhere(t, c, "node-0", "web-1", catalog.HealthPassing)
+	// Count from before the switch: every failing run is counted (a run
+	// counted early may still have passed, which only makes n larger).
+	failedFrom := hits.Load()
+	code.Store(http.StatusInternalServerError)
+	statusEverywhere(t, c, "node-0", "web-1", catalog.HealthCritical)
+	if n := hits.Load() - failedFrom; n < 4 {
+		t.Fatalf("critical after %d failing runs, want at least 4", n)
+	}
+	passedFrom := hits.Load()
+	code.Store(http.StatusOK)
+	statusEverywhere(t, c, "node-0", "web-1", catalog.HealthPassing)
+	if n := hits.Load() - passedFrom; n < 3 {
+		t.Fatalf("passing after %d passing runs, want at least 3", n)
+	}
 }
 
 // A TTL check turns critical without heartbeats; a heartbeat revives it,
@@ -257,6 +351,12 @@ func TestRestartRestoresChecksAndMaintenance(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "checks", "torn.json"), []byte(`{"Version":1,"Check":{"ID":`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The check of a service whose file is gone (a deregistration cut
+	// short) is dropped, not set aside.
+	orphan := filepath.Join(dir, "checks", "orphan.json")
+	if err := os.WriteFile(orphan, []byte(`{"Version":1,"Check":{"ID":"o","Name":"o","ServiceID":"gone","TTL":"1m"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	n = c.Start("node-0", port)
 	checkIDs := func() map[string]string {
@@ -279,6 +379,12 @@ func TestRestartRestoresChecksAndMaintenance(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "checks", "torn.json.corrupt-*"))
 	if len(matches) != 1 {
 		t.Fatalf("corrupt check file not set aside: %v", matches)
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("orphan check file: %v", err)
+	}
+	if matches, _ := filepath.Glob(orphan + ".corrupt-*"); len(matches) != 0 {
+		t.Fatalf("orphan check file set aside: %v", matches)
 	}
 	// Deregistering removes the service's checks and maintenance from
 	// disk too: nothing comes back after another restart.

@@ -236,7 +236,10 @@ func (a *Agent) restoreChecks() error {
 			var ok bool
 			a.Read(func(c *catalog.Catalog) { _, ok = c.LocalService(def.ServiceID) })
 			if !ok {
-				return fmt.Errorf("check of service %q, which is not registered", def.ServiceID)
+				// A deregistration a crash cut short (the service's file
+				// goes first): never acknowledged, and not corrupt.
+				a.log.Warn("dropped the saved check of a service that is not registered", "check", def.ID, "service", def.ServiceID)
+				return errOrphan
 			}
 		}
 		a.addChecks([]*localCheck{lc})
@@ -290,6 +293,10 @@ func (a *Agent) restoreMaintenance() error {
 	return nil
 }
 
+// errOrphan is a restore function's way of saying a file is stale and is
+// to be removed rather than set aside.
+var errOrphan = errors.New("stale file")
+
 // restoreDir calls restore for every file of a data-dir subdirectory and
 // returns how many it restored. A file that cannot be read, decoded or
 // restored is reported, set aside (renamed *.corrupt-TIME) and skipped: it
@@ -313,7 +320,10 @@ func (a *Agent) restoreDir(sub, what string, restore func(path string) error) (i
 			continue
 		}
 		path := filepath.Join(dir, name)
-		if err := restore(path); err != nil {
+		if err := restore(path); errors.Is(err, errOrphan) {
+			_ = removeFile(path)
+			continue
+		} else if err != nil {
 			a.setAside(path, what, err)
 			continue
 		}

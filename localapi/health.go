@@ -1,7 +1,6 @@
 package localapi
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"unicode/utf8"
@@ -161,7 +160,7 @@ func (s *server) agentServiceMaintenance(w http.ResponseWriter, _ *http.Request,
 // agent's failure, not the request's: it answers 500 with the reason.
 func (s *server) agentReload(w http.ResponseWriter, r *http.Request, _ *query, _ string) error {
 	if err := s.b.Reload(r.Context()); err != nil {
-		return fmt.Errorf("reload: %w", err)
+		return err // the backend's error says "reload: …"
 	}
 	s.log.Info("configuration reloaded on request")
 	writeOK(w)

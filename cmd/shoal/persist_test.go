@@ -52,7 +52,8 @@ func TestKill9DuringRegistrationBurstLosesNothingAcknowledged(t *testing.T) {
 		for i := 0; i < 5000; i++ {
 			id := fmt.Sprintf("svc-%d", i)
 			err := c.Register(context.Background(), &api.AgentServiceRegistration{ID: id, Name: "burst", Port: 1000 + i%60000,
-				Tags: []string{"a", "b"}, Meta: map[string]string{"n": fmt.Sprint(i)}})
+				Tags: []string{"a", "b"}, Meta: map[string]string{"n": fmt.Sprint(i)},
+				Check: &api.AgentServiceCheck{TTL: "1h"}})
 			if err != nil {
 				return // the agent is gone
 			}
@@ -80,11 +81,19 @@ func TestKill9DuringRegistrationBurstLosesNothingAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checks, err := c.AgentChecks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, id := range acked {
 		if got[id] == nil {
 			t.Errorf("acknowledged %s lost across kill -9", id)
+		}
+		// Restored TTL checks are critical until their first heartbeat.
+		if ch := checks["service:"+id]; ch == nil || ch.Status != api.HealthCritical {
+			t.Errorf("check of acknowledged %s after kill -9: %+v", id, ch)
 		}
 	}
 	// At most the one registration under way at the kill is there beyond
@@ -95,10 +104,12 @@ func TestKill9DuringRegistrationBurstLosesNothingAcknowledged(t *testing.T) {
 	if strings.Contains(logs.String(), "set aside") {
 		t.Errorf("a file was set aside after kill -9:\n%s", logs.String())
 	}
-	files, _ := os.ReadDir(filepath.Join(dataDir, "services"))
-	for _, f := range files {
-		if !strings.HasSuffix(f.Name(), ".json") || strings.HasPrefix(f.Name(), ".") {
-			t.Errorf("left in the data dir: %s", f.Name())
+	for _, dir := range []string{"services", "checks"} {
+		files, _ := os.ReadDir(filepath.Join(dataDir, dir))
+		for _, f := range files {
+			if !strings.HasSuffix(f.Name(), ".json") || strings.HasPrefix(f.Name(), ".") {
+				t.Errorf("left in the data dir: %s/%s", dir, f.Name())
+			}
 		}
 	}
 	t.Logf("%d registrations acknowledged before kill -9, %d restored", len(acked), len(got))
