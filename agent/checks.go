@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -110,6 +111,9 @@ func serviceChecks(s catalog.Service, checks []api.AgentServiceCheck) ([]*localC
 		if seen[def.ID] {
 			return nil, &catalog.FieldError{Field: field + ".CheckID", Msg: fmt.Sprintf("%q is used twice", def.ID)}
 		}
+		if isMaintenance(def.ID) {
+			return nil, &catalog.FieldError{Field: field + ".CheckID", Msg: fmt.Sprintf("%q is reserved for maintenance mode", def.ID)}
+		}
 		seen[def.ID] = true
 		c.CheckID, c.Name, c.Notes = def.ID, def.Name, def.Notes
 		lc := &localCheck{def: def, reg: api.AgentCheckRegistration{
@@ -147,25 +151,38 @@ func (lc *localCheck) initial() catalog.Check {
 	}
 }
 
+// checkConflicts refuses checks of a registration of serviceID whose IDs
+// another service or the node already uses; call with regMu held.
+func (a *Agent) checkConflicts(serviceID string, lcs []*localCheck) error {
+	for i, lc := range lcs {
+		if old := a.checks[lc.def.ID]; old != nil && old.def.ServiceID != serviceID {
+			field := "Check.CheckID"
+			if len(lcs) > 1 {
+				field = fmt.Sprintf("Checks[%d].CheckID", i)
+			}
+			return &catalog.FieldError{Field: field, Msg: fmt.Sprintf("%q is already a check of another service or of the node", lc.def.ID)}
+		}
+	}
+	return nil
+}
+
 // addChecks puts checks in the catalog in their initial state, starts
-// them, and returns the entries to gossip. Call with regMu held.
+// them, and returns the entries to gossip. A check registered again with
+// the same definition keeps running, and keeps its state: apps and
+// registrators re-register what they have. Call with regMu held.
 func (a *Agent) addChecks(checks []*localCheck) []catalog.Entry {
 	var out []catalog.Entry
 	for _, lc := range checks {
+		if old := a.checks[lc.def.ID]; old != nil && reflect.DeepEqual(old.def, lc.def) {
+			a.checks[lc.def.ID] = lc // the registration may differ (config or API)
+			continue
+		}
 		var (
 			e       catalog.Entry
 			changed bool
 			err     error
 		)
-		a.write(func(c *catalog.Catalog) {
-			ck := lc.initial()
-			if old, ok := c.LocalCheck(ck.ID); ok && old.Type == ck.Type && old.ServiceID == ck.ServiceID {
-				// A re-registration keeps the state the check has
-				// reached until the check runs again.
-				ck.Status, ck.Output, ck.Damped = old.Status, old.Output, old.Damped
-			}
-			e, changed, err = c.PutCheck(ck, a.now())
-		})
+		a.write(func(c *catalog.Catalog) { e, changed, err = c.PutCheck(lc.initial(), a.now()) })
 		if err != nil {
 			a.log.Error("check not recorded", "check", lc.def.ID, "err", err) // validated before
 			continue
@@ -263,6 +280,9 @@ func (a *Agent) DeregisterCheck(id string) error {
 
 // UpdateCheck reports a TTL check's state.
 func (a *Agent) UpdateCheck(id string, status catalog.Health, output string) error {
+	if a.health == nil {
+		return fmt.Errorf("check %q: the agent is not running: %w", id, localapi.ErrNotFound)
+	}
 	err := a.health.UpdateTTL(id, status, output)
 	switch {
 	case errors.Is(err, health.ErrNotFound):

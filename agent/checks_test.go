@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/health"
 	"github.com/shoal-sd/shoal/internal/testutil"
+	"github.com/shoal-sd/shoal/localapi"
 )
 
 func init() {
@@ -92,8 +93,35 @@ func TestHTTPCheckStatusReachesEveryAgent(t *testing.T) {
 		checks[0].Status != "passing" || !strings.Contains(checks[0].Output, "answered 200") || checks[0].Definition.HTTP != check.HTTP {
 		t.Fatalf("AgentChecks = %+v", checks)
 	}
-	// Re-registering without the check drops it everywhere.
+	// The same registration again changes nothing: the check keeps
+	// running in the state it reached (no blip to critical anywhere).
+	idx := c.Node("node-0").Agent.Changed()
+	if err := n1.Agent.RegisterService(web("web-1", 8080), []api.AgentServiceCheck{check}); err != nil {
+		t.Fatal(err)
+	}
+	if checks := n1.Agent.AgentChecks(); checks[0].Status != "passing" {
+		t.Fatalf("re-registration reset the check: %+v", checks[0])
+	}
+	select {
+	case <-idx:
+		t.Fatal("an identical re-registration changed a remote catalog")
+	default:
+	}
+	// A check registered on its own stays when the service is
+	// registered again without it, as in Consul…
+	if err := n1.Agent.RegisterCheck(api.AgentCheckRegistration{ID: "extra", Name: "extra", ServiceID: "web-1",
+		AgentServiceCheck: api.AgentServiceCheck{TTL: "1m", Status: "passing"}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := n1.Agent.RegisterService(web("web-1", 8080), nil); err != nil {
+		t.Fatal(err)
+	}
+	if checks := n1.Agent.AgentChecks(); len(checks) != 2 {
+		t.Fatalf("a registration without checks dropped some: %+v", checks)
+	}
+	// …and ReplaceExistingChecks drops every check it does not list,
+	// everywhere.
+	if err := n1.Agent.RegisterService(web("web-1", 8080), nil, localapi.RegisterOptions{ReplaceExistingChecks: true}); err != nil {
 		t.Fatal(err)
 	}
 	srv.code.Store(http.StatusInternalServerError)
@@ -275,6 +303,15 @@ func TestMaintenanceMode(t *testing.T) {
 	if err := n0.Agent.ServiceMaintenance("nope", true, ""); err == nil {
 		t.Fatal("maintenance of an unknown service was accepted")
 	}
+	// A check cannot pose as maintenance mode.
+	if err := n0.Agent.NodeMaintenance(true, "again"); err != nil {
+		t.Fatal(err)
+	}
+	fake := api.AgentServiceCheck{CheckID: "_node_maintenance", TTL: "1m", Status: "passing"}
+	if err := n0.Agent.RegisterService(web("web-3", 8080), []api.AgentServiceCheck{fake}); err == nil {
+		t.Fatal("a service check took the node maintenance ID")
+	}
+	statusEverywhere(t, c, "node-0", "web-2", catalog.HealthCritical)
 }
 
 // A check that flaps is held at its worse state everywhere, shown damped,
@@ -282,7 +319,9 @@ func TestMaintenanceMode(t *testing.T) {
 func TestFlappingCheckIsDampedEverywhere(t *testing.T) {
 	c := testutil.NewEmptyCluster(t)
 	c.Configure = func(cfg *agent.Config) {
-		cfg.Damping = health.Damping{Threshold: 3, Window: 10 * time.Second, HoldDown: 500 * time.Millisecond}
+		// A hold-down long enough for every agent to be seen damped
+		// even on a loaded machine.
+		cfg.Damping = health.Damping{Threshold: 3, Window: 10 * time.Second, HoldDown: 2 * time.Second}
 	}
 	c.Start("node-0", 0)
 	c.Start("node-1", 0)
@@ -455,5 +494,69 @@ func TestConfigReload(t *testing.T) {
 	}
 	if got := ports(); len(got) != 3 || got["a"] != 2001 {
 		t.Fatalf("a bad reload changed services: %v", got)
+	}
+}
+
+// Checks and maintenance added over the API to a service the config file
+// defines survive a restart; a reload that cannot be applied whole
+// changes nothing, not even the services it could have applied.
+func TestConfigServicesKeepAPIStateAndFailedReloadChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(t.TempDir(), "shoal.json")
+	if err := os.WriteFile(path, []byte(`{"services": [
+		{"id": "a", "name": "web", "port": 1001},
+		{"id": "b", "name": "web", "port": 1002, "check": {"id": "chk", "ttl": "1m"}}
+	]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := agent.LoadConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.NewEmptyCluster(t)
+	c.Configure = func(cfg *agent.Config) {
+		f.Apply(cfg)
+		cfg.ConfigFile = path
+		withDataDir("node-0", dir)(cfg)
+	}
+	n := c.Start("node-0", 0)
+	if err := n.Agent.RegisterCheck(api.AgentCheckRegistration{ID: "api-chk", Name: "api", ServiceID: "a",
+		AgentServiceCheck: api.AgentServiceCheck{TTL: "1m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Agent.ServiceMaintenance("a", true, "moving"); err != nil {
+		t.Fatal(err)
+	}
+	port := n.Port
+	c.Stop("node-0")
+	n = c.Start("node-0", port)
+	got := map[string]bool{}
+	for _, ch := range n.Agent.AgentChecks() {
+		got[ch.CheckID] = true
+	}
+	if !got["api-chk"] || !got["_service_maintenance:a"] || !got["chk"] {
+		t.Fatalf("after restart: %v", got)
+	}
+
+	// chk becomes a node check over the API; a file that still gives it
+	// to b cannot be applied, and a and b stay as they run.
+	if err := n.Agent.RegisterCheck(api.AgentCheckRegistration{ID: "chk", Name: "node chk", AgentServiceCheck: api.AgentServiceCheck{TTL: "1m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"services": [
+		{"id": "a", "name": "web", "port": 2001},
+		{"id": "b", "name": "web", "port": 1002, "check": {"id": "chk", "ttl": "1m"}}
+	]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Agent.Reload(t.Context()); err == nil {
+		t.Fatal("a reload that conflicts with a node check succeeded")
+	}
+	ports := map[string]int{}
+	for _, s := range n.Agent.LocalServices() {
+		ports[s.ID] = s.Port
+	}
+	if ports["a"] != 1001 || ports["b"] != 1002 {
+		t.Fatalf("a failed reload changed services: %v", ports)
 	}
 }

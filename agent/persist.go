@@ -107,7 +107,11 @@ func (a *Agent) hashedFile(dir, id string) string {
 
 // removeFile removes a file that may not exist, durably.
 func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err := os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing changed, nothing to sync
+	}
+	if err != nil {
 		return fmt.Errorf("persist: remove %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))

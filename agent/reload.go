@@ -17,15 +17,28 @@ import (
 func (a *Agent) registerConfigServices(regs []api.AgentServiceRegistration) error {
 	a.regMu.Lock()
 	defer a.regMu.Unlock()
+	// Everything that could fail is checked before anything changes: a
+	// file that cannot be applied whole leaves the running services as
+	// they are.
+	for i, r := range regs {
+		s, checks := registrationService(r)
+		s = s.Normalize()
+		lcs, err := serviceChecks(s, checks)
+		if err == nil {
+			err = a.checkConflicts(s.ID, lcs)
+		}
+		if err != nil {
+			return fmt.Errorf("services[%d]: %w", i, err)
+		}
+	}
 	defined := map[string]bool{}
 	var errs error
 	for i, r := range regs {
 		s, checks := registrationService(r)
-		if err := a.registerService(s, checks, true); err != nil {
+		defined[s.Normalize().ID] = true // kept even if it fails below
+		if err := a.registerService(s, checks, true, false); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("services[%d]: %w", i, err))
-			continue
 		}
-		defined[s.Normalize().ID] = true
 	}
 	for id := range a.configServices {
 		if defined[id] {

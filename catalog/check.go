@@ -68,7 +68,7 @@ type Check struct {
 // Limits on one check, so that a check entry fits one gossip packet beside
 // memberlist's framing, like a service entry.
 const (
-	MaxCheckIDLen   = 128
+	MaxCheckIDLen   = MaxIDLen + len(ServiceMaintenancePrefix) // room for "service:" and maintenance IDs of any service ID
 	MaxCheckNameLen = 128
 	MaxCheckTypeLen = 16
 	MaxNotesLen     = 256

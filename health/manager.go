@@ -86,7 +86,11 @@ type Manager struct {
 
 	mu     sync.Mutex
 	checks map[string]*runner
-	closed bool
+	// draining holds the done channels of removed checks whose goroutines
+	// may still be ending, so that a check added again under the same ID
+	// is told of only after the removed one's last Notify.
+	draining map[string]<-chan struct{}
+	closed   bool
 }
 
 // NewManager returns a Manager whose checks run until ctx ends or Close
@@ -104,11 +108,12 @@ func NewManager(ctx context.Context, cfg Config) *Manager {
 	cfg.Damping = cfg.Damping.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
 	return &Manager{
-		ctx:    ctx,
-		cancel: cancel,
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "health"),
-		checks: make(map[string]*runner),
+		ctx:      ctx,
+		cancel:   cancel,
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "health"),
+		checks:   make(map[string]*runner),
+		draining: make(map[string]<-chan struct{}),
 	}
 }
 
@@ -131,6 +136,9 @@ func (m *Manager) Add(d Definition) error {
 	if old := m.checks[d.ID]; old != nil {
 		old.cancel()
 		prev = old.done
+	} else if done, ok := m.draining[d.ID]; ok {
+		prev = done
+		delete(m.draining, d.ID)
 	}
 	r := m.newRunner(d)
 	m.checks[d.ID] = r
@@ -145,10 +153,11 @@ func (m *Manager) Remove(id string) bool {
 	m.mu.Lock()
 	r, ok := m.checks[id]
 	delete(m.checks, id)
-	m.mu.Unlock()
 	if ok {
 		r.cancel()
+		m.draining[id] = r.done
 	}
+	m.mu.Unlock()
 	return ok
 }
 
@@ -268,6 +277,13 @@ func (r *runner) state() State {
 // check's last Notify ahead of this one's first.
 func (r *runner) run(prev <-chan struct{}) {
 	defer r.m.wg.Done()
+	defer func() {
+		r.m.mu.Lock()
+		if r.m.draining[r.def.ID] == r.done {
+			delete(r.m.draining, r.def.ID)
+		}
+		r.m.mu.Unlock()
+	}()
 	defer close(r.done)
 	defer r.cancel()
 	if prev != nil {
