@@ -328,6 +328,13 @@ func TestMergeIsJoin(t *testing.T) {
 				t.Fatalf("views differ:\n%s: %v\n%s: %v", recv[0].LocalName(), v0, c.LocalName(), v)
 			}
 		}
+		// Agreeing catalogs have equal digests (what the convergence view
+		// compares); so does a catalog that differs in one write not.
+		for _, c := range recv[1:] {
+			if c.Digest() != recv[0].Digest() {
+				t.Fatalf("digests differ:\n%+v\n%+v", recv[0].Digests(), c.Digests())
+			}
+		}
 		// Associative and idempotent at the whole-state level too.
 		fresh := New("fresh", 1)
 		for _, c := range recv {
