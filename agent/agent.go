@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -42,6 +43,7 @@ type Agent struct {
 	// Set by Run before ready is closed; read-only afterwards.
 	g        *gossip.Gossip
 	httpAddr string
+	dnsAddr  string
 	ready    chan struct{}
 
 	persistMu  sync.Mutex // serialises writes to the data dir
@@ -74,6 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.NodeMeta = maps.Clone(cfg.NodeMeta) // read by the agent's goroutines
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -136,6 +139,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.restoreServices(); err != nil {
 			return err
 		}
+	}
+	// The config file's services before the checks and maintenance modes
+	// saved for them over the API.
+	if err := a.registerConfigServices(a.cfg.Services); err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if a.cfg.DataDir != "" {
 		if err := a.restoreChecks(); err != nil {
 			return err
 		}
@@ -146,7 +156,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		Store:      store{a},
 		Datacenter: a.cfg.Datacenter,
 		Version:    Version,
+		NodeMeta:   a.cfg.NodeMeta,
 		Logger:     a.log,
+		PingRTT:    a.cfg.PingRTT,
 	})
 	if err != nil {
 		return err
@@ -158,17 +170,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("http-addr: listen on %s: %w", a.cfg.HTTPAddr, err)
 	}
 	a.httpAddr = ln.Addr().String()
+	dnsPC, dnsLn, err := a.listenDNS()
+	if err != nil {
+		_ = ln.Close()
+		_ = g.Shutdown()
+		return err
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := newMetrics(a)
 	a.metrics = m
 	a.startChecks(runCtx)
-	if err := a.registerConfigServices(a.cfg.Services); err != nil {
-		// Validated when the file was loaded; a conflict with a check
-		// restored from the data dir can still fail here.
-		a.log.Error("config file services", "err", err)
-	}
 	srv := &http.Server{
 		Handler: localapi.New(localapi.Config{
 			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe,
@@ -186,6 +199,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
+	// DNS stops when runCtx ends, first thing in shutdown.
+	a.serveDNS(runCtx, &wg, dnsPC, dnsLn, m)
 	shutdown := func() {
 		cancel()
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -217,7 +232,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	})
 	g.Broadcast(restored...)
-	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.cfg.EncryptKey != "")
+	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "dns", a.dnsAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.cfg.EncryptKey != "")
 	if len(a.cfg.RetryJoin) > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.retryJoin(runCtx, "retry-join", a.cfg.RetryJoin, a.cfg.RetryMax) }()
@@ -232,6 +247,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.maintain(runCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.reconnect(runCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.announceDigest(runCtx) }()
 	close(a.ready)
 
 	select {
@@ -370,6 +387,7 @@ func (a *Agent) maintain(ctx context.Context) {
 			if n > 0 {
 				a.log.Debug("reaped", "entries", n)
 			}
+			a.forgetReaped()
 		case <-a.g.MetaChanged():
 			if err := a.g.UpdateMeta(5 * time.Second); err != nil {
 				a.log.Warn("re-announcing node metadata", "err", err)

@@ -36,16 +36,19 @@ func (a *Agent) Changed() <-chan struct{} {
 // checks, and gossips it. Gossip happens after the catalog lock is
 // released: memberlist calls into the agent (SetNode) while holding its
 // own locks, so the agent never calls memberlist while holding a.mu.
-func (a *Agent) RegisterService(s catalog.Service, checks []api.AgentServiceCheck) error {
+func (a *Agent) RegisterService(s catalog.Service, checks []api.AgentServiceCheck, opts ...localapi.RegisterOptions) error {
+	replace := len(opts) > 0 && opts[0].ReplaceExistingChecks
 	a.regMu.Lock()
 	defer a.regMu.Unlock()
-	return a.registerService(s, checks, false)
+	return a.registerService(s, checks, false, replace)
 }
 
 // registerService registers a service from the API or (config) from the
 // config file; call with regMu held. Everything is validated before
-// anything changes.
-func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceCheck, config bool) error {
+// anything changes. With replace, the service's checks the registration
+// does not list are dropped; a config registration always drops those
+// an earlier version of the file defined.
+func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceCheck, config, replace bool) error {
 	s = s.Normalize()
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -55,16 +58,12 @@ func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceChec
 		return fmt.Errorf("register: %w", err)
 	}
 	keep := map[string]bool{}
-	for i, lc := range lcs {
+	for _, lc := range lcs {
 		lc.config = config
 		keep[lc.def.ID] = true
-		if old := a.checks[lc.def.ID]; old != nil && old.def.ServiceID != s.ID {
-			field := "Check.CheckID"
-			if len(lcs) > 1 {
-				field = fmt.Sprintf("Checks[%d].CheckID", i)
-			}
-			return fmt.Errorf("register: %w", &catalog.FieldError{Field: field, Msg: fmt.Sprintf("%q is already a check of another service or of the node", lc.def.ID)})
-		}
+	}
+	if err := a.checkConflicts(s.ID, lcs); err != nil {
+		return fmt.Errorf("register: %w", err)
 	}
 	var (
 		e       catalog.Entry
@@ -78,10 +77,12 @@ func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceChec
 	if changed {
 		out = append(out, e)
 	}
-	// A registration replaces the service's checks, as in Consul.
 	var dropped []string
 	for _, id := range a.checksOf(s.ID) {
 		if keep[id] || isMaintenance(id) {
+			continue
+		}
+		if lc := a.checks[id]; !replace && !(config && lc != nil && lc.config) {
 			continue
 		}
 		if t, ok := a.removeCheck(id); ok {
@@ -138,13 +139,14 @@ func (a *Agent) deregisterService(id string) error {
 	}
 	delete(a.configServices, id)
 	a.broadcast(out...)
-	// The service first: a crash before its checks' files are gone leaves
-	// checks of no service, which the next start drops.
-	perr := a.persistService(id)
+	// The maintenance file, then the service's, then its checks': a crash
+	// in between leaves checks of no service, which the next start drops,
+	// never a maintenance mode a later registration of the ID would find.
+	perr := a.persistMaintenance()
+	perr = errors.Join(perr, a.persistService(id))
 	for _, cid := range checks {
 		perr = errors.Join(perr, a.persistCheck(cid))
 	}
-	perr = errors.Join(perr, a.persistMaintenance())
 	if perr != nil {
 		a.log.Error("deregistration not saved to the data dir", "id", id, "err", perr)
 		return fmt.Errorf("deregister: %w", perr)
@@ -179,7 +181,9 @@ func (a *Agent) Members() []api.AgentMember {
 	a.mu.RUnlock()
 	out := make([]api.AgentMember, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, a.member(n))
+		m := a.member(n)
+		m.ShoalLastHeardMs = a.lastHeardMs(n.Name)
+		out = append(out, m)
 	}
 	return out
 }
@@ -222,8 +226,7 @@ func (a *Agent) Self() api.Self {
 	epoch := a.cat.LocalEpoch()
 	a.mu.RUnlock()
 	if !ok {
-		n = catalog.Node{Name: a.cfg.NodeName, Status: catalog.StatusAlive,
-			Meta: map[string]string{"shoal-version": Version}}
+		n = catalog.Node{Name: a.cfg.NodeName, Status: catalog.StatusAlive, Meta: a.nodeMeta()}
 	}
 	n.Address, n.Port, n.Epoch = ln.Addr.String(), int(ln.Port), epoch
 	return api.Self{
@@ -236,6 +239,6 @@ func (a *Agent) Self() api.Self {
 			Version:           Version,
 		},
 		Member: a.member(n),
-		Meta:   map[string]string{},
+		Meta:   a.nodeMeta(), // Consul's agent/self shows the node's metadata
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/health"
+	"github.com/shoal-sd/shoal/localapi"
 )
 
 // Config is everything an agent needs. Start from DefaultConfig (or
@@ -25,6 +26,13 @@ type Config struct {
 	// Datacenter is the one datacenter this cluster forms. Queries for any
 	// other are refused. Default "dc1".
 	Datacenter string
+	// NodeMeta is this node's metadata (Consul's node_meta): every agent
+	// shows it as the node's Meta and filters on it (?node-meta, ?filter).
+	// At most 32 pairs; keys of letters, digits, '_' and '-' up to 128
+	// bytes, not starting "shoal-"; values up to 512 bytes. It travels in
+	// memberlist's node metadata, so all of it must encode, beside the
+	// agent's own facts, in 512 bytes.
+	NodeMeta map[string]string
 	// BindAddr is the IP (or go-sockaddr template, such as
 	// `{{ GetPrivateIP }}`) gossip listens on. Default "0.0.0.0".
 	BindAddr string
@@ -35,6 +43,20 @@ type Config struct {
 	Port int
 	// HTTPAddr is where the local HTTP API listens. Default 127.0.0.1:8500.
 	HTTPAddr string
+	// DNSAddr is where the DNS interface listens, UDP and TCP on the same
+	// port. Default 127.0.0.1:8600; port 0 picks a free one; empty turns
+	// DNS off.
+	DNSAddr string
+	// Domain is the DNS domain the agent answers for; names outside it
+	// are refused (the agent does not recurse). Default "shoal.".
+	Domain string
+	// DNSServiceTTL is the TTL of service answers, in whole seconds
+	// (0-2^31-1 s). Default 0, as in Consul: a resolver keeps no stale
+	// instance.
+	DNSServiceTTL time.Duration
+	// DNSNodeTTL is the TTL of node answers (<node>.node.<domain>), in
+	// whole seconds. Default 0, as in Consul.
+	DNSNodeTTL time.Duration
 	// Join lists agents to join at start; the start fails if none answers.
 	Join []string
 	// RetryJoin lists agents to keep trying, with backoff, until joined.
@@ -82,6 +104,10 @@ type Config struct {
 	Memberlist func(*memberlist.Config)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PingRTT, if set, replaces the round trip of every ping before it
+	// moves the agent's network coordinate (tests give a loopback cluster
+	// the latencies of a real network).
+	PingRTT func(peer string, measured time.Duration) time.Duration
 }
 
 // Defaults for Config.
@@ -89,6 +115,8 @@ const (
 	DefaultDatacenter = "dc1"
 	DefaultPort       = 7946
 	DefaultHTTPAddr   = api.DefaultAddr
+	DefaultDNSAddr    = "127.0.0.1:8600"
+	DefaultDomain     = localapi.DefaultDomain
 )
 
 // DefaultConfig returns a production configuration with every field set.
@@ -99,6 +127,8 @@ func DefaultConfig() Config {
 		BindAddr:          "0.0.0.0",
 		Port:              DefaultPort,
 		HTTPAddr:          DefaultHTTPAddr,
+		DNSAddr:           DefaultDNSAddr,
+		Domain:            DefaultDomain,
 		RetryInterval:     30 * time.Second,
 		ReconnectInterval: 30 * time.Second,
 		TombstoneTTL:      72 * time.Hour,
@@ -138,6 +168,9 @@ func (c *Config) Validate() error {
 	if err := catalog.ValidateName("datacenter", c.Datacenter); err != nil {
 		return fmt.Errorf("invalid datacenter: %w", err)
 	}
+	if err := c.validateNodeMeta(); err != nil {
+		return err
+	}
 	if err := validateServices(c.Services); err != nil {
 		return err
 	}
@@ -154,6 +187,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr: %q is not host:port: %w", c.HTTPAddr, err)
+	}
+	if err := c.validateDNS(); err != nil {
+		return err
 	}
 	if c.RetryInterval <= 0 {
 		return fmt.Errorf("retry-interval: must be positive, got %s", c.RetryInterval)

@@ -3,6 +3,7 @@ package agent
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateNamesTheBadField(t *testing.T) {
@@ -30,6 +31,14 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"dev with data dir", func(c *Config) { *c = DevConfig(); c.DataDir = "/tmp/x" }, "data-dir"},
 		{"tombstones outlived by node reaping", func(c *Config) { c.TombstoneTTL = c.NodeReapTTL / 2 }, "tombstone-ttl"},
 		{"key 16 bytes", func(c *Config) { c.EncryptKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, ""},
+		{"dns off", func(c *Config) { c.DNSAddr = "" }, ""},
+		{"dns addr without a port", func(c *Config) { c.DNSAddr = "127.0.0.1" }, "dns-addr"},
+		{"domain without the dot", func(c *Config) { c.Domain = "consul" }, ""},
+		{"empty domain", func(c *Config) { c.Domain = "" }, "domain"},
+		{"bad domain", func(c *Config) { c.Domain = "my_domain." }, "domain"},
+		{"dns service ttl", func(c *Config) { c.DNSServiceTTL = 30 * time.Second }, ""},
+		{"negative dns service ttl", func(c *Config) { c.DNSServiceTTL = -time.Second }, "dns-service-ttl"},
+		{"dns node ttl too long", func(c *Config) { c.DNSNodeTTL = 1 << 62 }, "dns-node-ttl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

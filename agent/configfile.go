@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -35,6 +35,15 @@ type FileConfig struct {
 	HTTPAddress *string
 	HTTPPort    *int // ports.http
 	SerfLANPort *int // ports.serf_lan: the gossip port; 0 picks a free one
+	// DNSAddress (addresses.dns) is the DNS interface's host; it beats
+	// client_addr. DNSPort (ports.dns) is its port; -1 turns DNS off, as
+	// in Consul. Domain (domain) and the TTLs (dns_config.service_ttl
+	// with the key "*" only, dns_config.node_ttl) are as in Consul.
+	DNSAddress    *string
+	DNSPort       *int
+	Domain        *string
+	DNSServiceTTL *time.Duration
+	DNSNodeTTL    *time.Duration
 	// RetryJoin (retry_join) and StartJoin (start_join, which sets
 	// Config.Join) are non-nil when the file has the key, even if the
 	// list is empty: an empty list clears what the defaults had.
@@ -49,6 +58,9 @@ type FileConfig struct {
 	// which is the command line's, not the agent's: Apply ignores them.
 	LogLevel *string
 	LogJSON  *bool
+	// NodeMeta (node_meta) is the node's metadata; the command line's
+	// pairs are added to it, replacing those of the same key.
+	NodeMeta map[string]string
 	// Services holds the file's service definitions (`service` and the
 	// items of `services`) in the order the file has them, as written: an
 	// empty ID is left empty (it defaults to the name when registered),
@@ -113,6 +125,9 @@ func (f *FileConfig) Apply(cfg *Config) {
 	}
 	setStr(&cfg.NodeName, f.NodeName)
 	setStr(&cfg.Datacenter, f.Datacenter)
+	if f.NodeMeta != nil {
+		cfg.NodeMeta = maps.Clone(f.NodeMeta)
+	}
 	setStr(&cfg.BindAddr, f.BindAddr)
 	setStr(&cfg.AdvertiseAddr, f.AdvertiseAddr)
 	setStr(&cfg.DataDir, f.DataDir)
@@ -120,22 +135,10 @@ func (f *FileConfig) Apply(cfg *Config) {
 	if f.SerfLANPort != nil {
 		cfg.Port = *f.SerfLANPort
 	}
-	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
-	if err != nil {
-		host, port, _ = net.SplitHostPort(DefaultHTTPAddr)
+	if addr, ok := assembleAddr(cfg.HTTPAddr, DefaultHTTPAddr, f.HTTPPort, f.ClientAddr, f.HTTPAddress); ok {
+		cfg.HTTPAddr = addr
 	}
-	changed := false
-	for _, h := range []*string{f.ClientAddr, f.HTTPAddress} { // the later wins
-		if h != nil {
-			host, changed = *h, true
-		}
-	}
-	if f.HTTPPort != nil {
-		port, changed = strconv.Itoa(*f.HTTPPort), true
-	}
-	if changed {
-		cfg.HTTPAddr = net.JoinHostPort(host, port)
-	}
+	f.applyDNS(cfg)
 	if f.StartJoin != nil {
 		cfg.Join = listOrNil(f.StartJoin)
 	}
@@ -219,6 +222,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		f.NodeName, err = d.dnsName(k, v, "node")
 	case "datacenter":
 		f.Datacenter, err = d.dnsName(k, v, "datacenter")
+	case "node_meta":
+		f.NodeMeta, err = d.nodeMeta(k, v)
 	case "bind_addr":
 		f.BindAddr, err = d.str(k, v)
 	case "advertise_addr":
@@ -263,6 +268,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 				f.SerfLANPort, err = d.integer(p, m.val, 0, 65535)
 			case "http":
 				f.HTTPPort, err = d.integer(p, m.val, 0, 65535)
+			case "dns":
+				f.DNSPort, err = d.integer(p, m.val, -1, 65535)
 			default:
 				err = d.unknown(p, m)
 			}
@@ -271,12 +278,20 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 	case "addresses":
 		err = d.object(k, v, func(m *jsonMember) (err error) {
 			p := k + "." + m.key
-			if m.key != "http" {
-				return d.unknown(p, m)
+			switch m.key {
+			case "http":
+				f.HTTPAddress, err = d.host(p, m.val)
+			case "dns":
+				f.DNSAddress, err = d.host(p, m.val)
+			default:
+				err = d.unknown(p, m)
 			}
-			f.HTTPAddress, err = d.host(p, m.val)
 			return err
 		})
+	case "domain":
+		f.Domain, err = d.domain(k, v)
+	case "dns_config":
+		err = d.dnsConfig(f, k, v)
 	case "service":
 		err = d.addService(f, k, v, ids)
 	case "services":
@@ -342,7 +357,11 @@ func (d *configDecoder) host(path string, v *jsonNode) (*string, error) {
 	case strings.ContainsAny(h, " \t"):
 		return nil, d.errAt(v.off, path, "%q lists several addresses; Shoal listens on one", h)
 	case strings.ContainsAny(h, "[]/") || strings.Count(h, ":") == 1:
-		return nil, d.errAt(v.off, path, "%q is not an IP address or host name (the port is set by ports.http)", h)
+		port := "ports.http"
+		if path == "addresses.dns" {
+			port = "ports.dns"
+		}
+		return nil, d.errAt(v.off, path, "%q is not an IP address or host name (the port is set by %s)", h, port)
 	}
 	return &h, nil
 }

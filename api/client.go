@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +67,23 @@ type QueryOptions struct {
 
 	// WaitTime bounds a blocking query; zero leaves it to the agent.
 	WaitTime time.Duration
+
+	// Filter keeps only what this go-bexpr expression, over Consul's
+	// selectors, accepts, such as `Service.Meta.version == "2"` or
+	// `Checks.Status == passing` (sent as `filter`). The endpoints that
+	// cannot filter refuse it.
+	Filter string
+
+	// NodeMeta keeps only what runs on nodes whose metadata has every
+	// one of these pairs (CatalogService, CatalogNodes, HealthService,
+	// HealthChecks, HealthState; sent as repeated `node-meta=key:value`).
+	// The other endpoints refuse it.
+	NodeMeta map[string]string
+
+	// Near sorts the answer by estimated round trip time from the named
+	// node, nearest first; "_agent" is the agent answering (CatalogService,
+	// CatalogNodes and HealthService; sent as `near`).
+	Near string
 }
 
 // QueryMeta describes the answer to a read.
@@ -220,11 +239,20 @@ func (q *QueryOptions) values(withTags, withPassing bool) url.Values {
 			v.Set("warning", "1")
 		}
 	}
+	if q.Filter != "" {
+		v.Set("filter", q.Filter)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.NodeMeta)) {
+		v.Add("node-meta", k+":"+q.NodeMeta[k])
+	}
 	if q.WaitIndex > 0 {
 		v.Set("index", strconv.FormatUint(q.WaitIndex, 10))
 	}
 	if q.WaitTime > 0 {
 		v.Set("wait", durationMillis(q.WaitTime))
+	}
+	if q.Near != "" {
+		v.Set("near", q.Near) // reads that cannot sort ignore it
 	}
 	return v
 }

@@ -109,6 +109,9 @@ type AgentMember struct {
 	DelegateMin uint8
 	DelegateMax uint8
 	DelegateCur uint8
+	// ShoalLastHeardMs (Shoal) is how many milliseconds ago the agent
+	// last heard from this member; see ServiceEntry.
+	ShoalLastHeardMs *int64 `json:",omitempty"`
 }
 
 // Member statuses, as Consul (and Serf) number them.
@@ -166,6 +169,8 @@ type CatalogService struct {
 	ServiceEnableTagOverride bool
 	CreateIndex              uint64
 	ModifyIndex              uint64
+	// ShoalLastHeardMs (Shoal): see ServiceEntry.
+	ShoalLastHeardMs *int64 `json:",omitempty"`
 }
 
 // HealthCheck is one check's state.
@@ -248,6 +253,11 @@ type ServiceEntry struct {
 	Node    *Node
 	Service *AgentService
 	Checks  []*HealthCheck
+	// ShoalLastHeardMs (Shoal) is how many milliseconds ago the answering
+	// agent last heard from the instance's node (an answered ping, news
+	// the node wrote, a push/pull with it): 0 for the agent's own
+	// instances, nil if it has not heard from the node since it joined.
+	ShoalLastHeardMs *int64 `json:",omitempty"`
 }
 
 // SelfConfig is the Config section of /v1/agent/self.

@@ -172,7 +172,7 @@ func BenchmarkThousandHTTPChecks(b *testing.B) {
 	httpAddr := freeAddr(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "agent", "--dev", "--node", "bench", "--port", "0", "--http-addr", httpAddr, "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, bin, "agent", "--dev", "--node", "bench", "--port", "0", "--http-addr", httpAddr, "--dns-addr", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -211,7 +211,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		t.Fatalf("meta is %d bytes, memberlist allows 512", len(b))
 	}
 	got, err := DecodeMeta(b)
-	if err != nil || got != m {
+	if err != nil || !reflect.DeepEqual(got, m) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	if _, err := DecodeMeta([]byte("serf tags")); err == nil {
@@ -258,13 +258,22 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add(EncodeMeta(NodeMeta{Protocol: ProtocolVersion, Epoch: 7, Datacenter: "dc1", Version: "0.1.0"}))
 	f.Add([]byte("s\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))
 	f.Add([]byte{})
+	user := NodeMeta{Protocol: ProtocolVersion, Epoch: 9, Datacenter: "dc1", Version: "0.2.0",
+		User: map[string]string{"env": "prod", "rack": "r-12", "az": "", "team_a": "🐟"}}
+	f.Add(EncodeMeta(user))
+	for _, seed := range metaSeeds(user) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMeta(b)
 		if err != nil {
 			return
 		}
+		if len(m.User) > 0 && catalog.ValidateNodeMeta("node meta", m.User) != nil {
+			t.Fatalf("accepted invalid user metadata %q", m.User)
+		}
 		m2, err := DecodeMeta(EncodeMeta(m))
-		if err != nil || m2 != m {
+		if err != nil || !reflect.DeepEqual(m2, m) {
 			t.Fatalf("re-encoding accepted metadata changed it: %+v → %+v (%v)", m, m2, err)
 		}
 	})

@@ -24,10 +24,14 @@ var (
 
 // NodeMeta is called by memberlist whenever it announces this node.
 func (d *delegate) NodeMeta(limit int) []byte {
-	b := EncodeMeta(NodeMeta{Protocol: ProtocolVersion, Epoch: d.g.store.Epoch(), Datacenter: d.g.dc, Version: d.g.ver})
+	m := NodeMeta{Protocol: ProtocolVersion, Epoch: d.g.store.Epoch(), Datacenter: d.g.dc, Version: d.g.ver, User: d.g.user,
+		Digest: d.g.digest.Load()}
+	b := EncodeMeta(m)
 	if len(b) > limit {
-		// Datacenter and version are validated short; cannot happen.
-		return b[:0]
+		// The agent checks the user metadata's size at start; without it
+		// the rest is short. Peers must still be able to admit this node.
+		m.User = nil
+		b = EncodeMeta(m)
 	}
 	return b
 }
@@ -47,6 +51,11 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	case msgEntry:
 		d.g.stats.Received.Add(1)
 		ch := d.g.store.Apply(m.Entry)
+		if len(ch.Accepted) > 0 {
+			// News its origin wrote: it was alive to write it. Copies of
+			// known entries still circulating prove nothing.
+			d.g.contacts.heard(m.Entry.Origin)
+		}
 		for _, e := range ch.Accepted {
 			// News to us: relay it, since memberlist makes only the origin
 			// send a broadcast. Already-known updates stop here, which
@@ -95,6 +104,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		d.g.log.Warn("dropped a malformed push/pull state", "err", err, "bytes", len(buf))
 		return
 	}
+	d.g.contacts.heard(m.Snapshot.From)
 	d.g.announceLocal(d.g.store.Merge(m.Snapshot))
 }
 
@@ -200,13 +210,20 @@ func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
 		st = catalog.StatusLeft
 	}
 	g.setPeer(n, st == catalog.StatusAlive)
+	switch {
+	case n.Name == g.name:
+	case st == catalog.StatusAlive:
+		g.contacts.add(n.Name)
+	case st == catalog.StatusLeft:
+		g.forget(n.Name) // a failed node's is kept until it is reaped
+	}
 	g.store.SetNode(catalog.Node{
 		Name:    n.Name,
 		Address: n.Addr.String(),
 		Port:    int(n.Port),
 		Status:  st,
 		Epoch:   m.Epoch,
-		Meta:    map[string]string{"shoal-version": m.Version},
+		Meta:    nodeMetaMap(m),
 	})
 	g.log.Debug("member", "node", n.Name, "addr", addr(n), "status", st.String())
 }

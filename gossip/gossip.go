@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/coordinate"
 
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -40,7 +42,16 @@ type Config struct {
 	Store      Store
 	Datacenter string
 	Version    string // Shoal's version, put in node metadata
-	Logger     *slog.Logger
+	// NodeMeta is the operator's node metadata, put in node metadata and
+	// shown by every agent as the node's Meta beside "shoal-version". It
+	// must be valid for catalog.ValidateNodeMeta and fit
+	// memberlist.MetaMaxSize with the rest (see EncodeMeta).
+	NodeMeta map[string]string
+	Logger   *slog.Logger
+	// PingRTT, if set, replaces the round trip of every ping before it
+	// moves this node's network coordinate (tests give a loopback cluster
+	// the latencies of a real network).
+	PingRTT func(peer string, measured time.Duration) time.Duration
 }
 
 // Gossip is a running memberlist with Shoal's delegates.
@@ -55,9 +66,11 @@ type Gossip struct {
 	name  string
 	dc    string
 	ver   string
+	user  map[string]string // Config.NodeMeta, read only
 
 	metaChanged chan struct{}
 	epoch       atomic.Uint64 // the epoch last put in node metadata
+	digest      atomic.Uint64 // the catalog digest to announce (SetDigest)
 
 	mu      sync.Mutex
 	joining int               // Join calls under way
@@ -71,6 +84,12 @@ type Gossip struct {
 	fanout int                   // the fewest peers pushNow sends to
 
 	stats Stats
+
+	// Network coordinates and staleness (ping.go).
+	coord      *coordinate.Client
+	ackPayload atomic.Pointer[[]byte] // this node's coordinate, encoded
+	pingRTT    func(peer string, measured time.Duration) time.Duration
+	contacts   contacts
 }
 
 // Stats counts what the gossip layer did (for the agent's metrics).
@@ -113,13 +132,23 @@ func Create(cfg Config) (*Gossip, error) {
 		name:  cfg.Memberlist.Name,
 		dc:    cfg.Datacenter,
 		ver:   cfg.Version,
+		user:  maps.Clone(cfg.NodeMeta),
 
 		metaChanged: make(chan struct{}, 1),
 		leaving:     make(map[string]uint64),
 		fanout:      cfg.Memberlist.GossipNodes,
 		queued:      make(map[string]*broadcast),
+		pingRTT:     cfg.PingRTT,
+		contacts:    contacts{start: time.Now(), m: make(map[string]*contact)},
 	}
 	g.members.Store(1)
+	coord, err := coordinate.NewClient(coordinate.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("network coordinates: %w", err)
+	}
+	g.coord = coord
+	ack := EncodeCoordinate(coord.GetCoordinate())
+	g.ackPayload.Store(&ack)
 	mc := cfg.Memberlist
 	d := &delegate{g: g}
 	mc.Delegate = d
@@ -127,6 +156,7 @@ func Create(cfg Config) (*Gossip, error) {
 	mc.Conflict = d
 	mc.Alive = d
 	mc.Merge = d
+	mc.Ping = &ping{g: g}
 	g.queue = &memberlist.TransmitLimitedQueue{
 		// Lock-free: the queue calls this under its own lock, and
 		// memberlist's NumMembers takes memberlist's node lock, which
@@ -279,6 +309,25 @@ func (g *Gossip) setPeer(n *memberlist.Node, alive bool) {
 // MetaChanged delivers a value when this node's metadata changed and must
 // be re-announced with UpdateMeta by the layer's owner.
 func (g *Gossip) MetaChanged() <-chan struct{} { return g.metaChanged }
+
+// SetDigest announces the digest of this node's catalog in its node
+// metadata (so that every agent can tell whether all agree), unless the
+// metadata memberlist holds for this node carries it already, and returns
+// once memberlist has queued the update or timeout has passed. It checks
+// memberlist's copy rather than what it asked for last: a refutation
+// racing an update can leave memberlist's local state at the older
+// metadata, and call it again later to repair that.
+func (g *Gossip) SetDigest(d uint64, timeout time.Duration) error {
+	g.digest.Store(d)
+	ml := g.live()
+	if ml == nil {
+		return nil
+	}
+	if m, err := DecodeMeta(ml.LocalNode().Meta); err == nil && m.Digest == d {
+		return nil
+	}
+	return g.UpdateMeta(timeout)
+}
 
 // UpdateMeta re-announces this node's metadata (after an epoch change).
 func (g *Gossip) UpdateMeta(timeout time.Duration) error {

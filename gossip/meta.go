@@ -3,7 +3,10 @@ package gossip
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
+
+	"github.com/shoal-sd/shoal/catalog"
 )
 
 // NodeMeta is what a Shoal agent puts in its memberlist node metadata:
@@ -13,16 +16,48 @@ type NodeMeta struct {
 	Epoch      uint64 // the agent's current epoch: a restart announces a new one
 	Datacenter string
 	Version    string // Shoal's version, for `shoal members`
+	// User is the operator's node metadata (node_meta), valid for
+	// catalog.ValidateNodeMeta; nil when there is none.
+	User map[string]string
+	// Digest is the digest of the agent's catalog as it last announced
+	// it (catalog.Catalog.Digest); 0 when it has announced none.
+	Digest uint64
 }
 
 const metaMagic = 's'
 
-// EncodeMeta encodes node metadata.
+// The metadata holds, after the fields every version has, records of a
+// type byte, a length and that many bytes. Agents before node_meta stop
+// reading after Version, and an agent skips the records of types it does
+// not know, so a record type added later needs no new ProtocolVersion
+// (which would split the cluster during an upgrade).
+const (
+	metaRecordUser   byte = 1 // User: a count, then sorted key, value pairs
+	metaRecordDigest byte = 2 // Digest: 8 bytes, big-endian
+)
+
+// EncodeMeta encodes node metadata. User metadata is encoded with its
+// keys sorted, so that equal metadata encodes to equal bytes.
 func EncodeMeta(m NodeMeta) []byte {
 	b := []byte{metaMagic, m.Protocol}
 	b = binary.AppendUvarint(b, m.Epoch)
 	b = appendString(b, m.Datacenter)
 	b = appendString(b, m.Version)
+	if len(m.User) > 0 {
+		var rec []byte
+		rec = binary.AppendUvarint(rec, uint64(len(m.User)))
+		for _, k := range sortedKeys(m.User) {
+			rec = appendString(rec, k)
+			rec = appendString(rec, m.User[k])
+		}
+		b = append(b, metaRecordUser)
+		b = binary.AppendUvarint(b, uint64(len(rec)))
+		b = append(b, rec...)
+	}
+	if m.Digest != 0 {
+		b = append(b, metaRecordDigest, 8)
+		b = binary.BigEndian.AppendUint64(b, m.Digest)
+	}
 	return b
 }
 
@@ -37,11 +72,95 @@ func DecodeMeta(b []byte) (NodeMeta, error) {
 	m.Epoch = d.uvarint("epoch")
 	m.Datacenter = d.string("datacenter")
 	m.Version = d.string("version")
+	seenUser, seenDigest := false, false
+	for d.err == nil && len(d.buf) > 0 {
+		typ := d.byte("metadata record type")
+		n := d.uvarint("metadata record length")
+		if d.err == nil && n > uint64(len(d.buf)) {
+			d.fail("metadata record of %d bytes exceeds the metadata", n)
+		}
+		if d.err != nil {
+			break
+		}
+		rec := decoder{buf: d.buf[:n]}
+		d.buf = d.buf[n:]
+		switch typ {
+		case metaRecordUser:
+			if seenUser {
+				d.fail("node meta given twice")
+				break
+			}
+			seenUser = true
+			m.User = rec.userMeta()
+			d.err = rec.err
+		case metaRecordDigest:
+			if seenDigest || len(rec.buf) != 8 {
+				d.fail("bad catalog digest record")
+				break
+			}
+			seenDigest = true
+			m.Digest = binary.BigEndian.Uint64(rec.buf)
+			if m.Digest == 0 {
+				d.fail("zero catalog digest") // encoded as no record
+			}
+		default:
+			// A later version's record: skipped, so that a newer agent
+			// is not refused.
+		}
+	}
 	if d.err != nil {
 		return NodeMeta{}, d.err
 	}
 	return m, nil
 }
+
+// userMeta decodes the record of user node metadata: every pair valid,
+// keys in increasing order (so none twice), no byte left over.
+func (d *decoder) userMeta() map[string]string {
+	count := d.count("node meta pairs", catalog.MaxNodeMetaPairs)
+	if d.err != nil || count == 0 {
+		return nil
+	}
+	m := make(map[string]string, count)
+	prev := ""
+	for i := range count {
+		k := d.string("node meta key")
+		v := d.string("node meta value")
+		if d.err != nil {
+			return nil
+		}
+		if i > 0 && k <= prev {
+			d.fail("node meta keys out of order at %q", k)
+			return nil
+		}
+		if err := catalog.ValidateNodeMetaPair("node meta", k, v); err != nil {
+			d.fail("%v", err)
+			return nil
+		}
+		m[k], prev = v, k
+	}
+	if len(d.buf) > 0 {
+		d.fail("%d bytes after the node meta", len(d.buf))
+		return nil
+	}
+	return m
+}
+
+// nodeMetaMap is the Meta of a node as the catalog shows it: its user
+// metadata and "shoal-version".
+func nodeMetaMap(m NodeMeta) map[string]string {
+	out := make(map[string]string, len(m.User)+2)
+	maps.Copy(out, m.User)
+	out[VersionMetaKey] = m.Version
+	if m.Digest != 0 {
+		out[catalog.DigestMetaKey] = catalog.FormatDigest(m.Digest)
+	}
+	return out
+}
+
+// VersionMetaKey is the key of a node's Meta that holds the Shoal
+// version it runs.
+const VersionMetaKey = catalog.ReservedNodeMetaPrefix + "version"
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

@@ -14,7 +14,11 @@ import (
 )
 
 // PUT /v1/agent/service/register
-func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, _ *query, _ string) error {
+func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	replace, err := q.flag("replace-existing-checks")
+	if err != nil {
+		return err
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
@@ -23,7 +27,7 @@ func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, _ 
 	if err != nil {
 		return err
 	}
-	if err := s.b.RegisterService(svc, checks); err != nil {
+	if err := s.b.RegisterService(svc, checks, RegisterOptions{ReplaceExistingChecks: replace}); err != nil {
 		return writeError(err, nil, "register service %q", svc.ID)
 	}
 	s.log.Debug("service registered", "name", svc.Name, "id", svc.ID, "checks", len(checks))
@@ -51,6 +55,10 @@ func unknownServiceID(id string) error {
 
 // GET /v1/agent/services
 func (s *server) agentServices(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	f, err := q.filter(serviceSample)
+	if err != nil {
+		return err
+	}
 	var svcs []catalog.Service
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		svcs = cloneServices(c.LocalServices())
@@ -63,6 +71,9 @@ func (s *server) agentServices(w http.ResponseWriter, r *http.Request, q *query,
 	out := make(map[string]api.AgentService, len(svcs))
 	for _, svc := range svcs {
 		out[svc.ID] = agentService(svc, dc)
+	}
+	if err := narrowMap(out, f); err != nil {
+		return err
 	}
 	return s.writeJSON(w, q, index, out)
 }

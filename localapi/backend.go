@@ -3,10 +3,18 @@ package localapi
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
+
+// RegisterOptions modify a service registration.
+type RegisterOptions struct {
+	// ReplaceExistingChecks drops the service's checks that the
+	// registration does not list.
+	ReplaceExistingChecks bool
+}
 
 // Backend is everything the HTTP API needs from the agent. Handlers call
 // only these methods and never lock anything themselves; the agent
@@ -34,7 +42,10 @@ type Backend interface {
 	// replacing the checks it had. The service and its checks are
 	// validated first; an invalid one returns a *catalog.FieldError and
 	// changes nothing.
-	RegisterService(s catalog.Service, checks []api.AgentServiceCheck) error
+	//
+	// The service's other checks stay, as in Consul, unless opts say
+	// ReplaceExistingChecks (Consul's ?replace-existing-checks).
+	RegisterService(s catalog.Service, checks []api.AgentServiceCheck, opts ...RegisterOptions) error
 
 	// RegisterCheck adds or replaces one of this agent's checks. An invalid
 	// one, or one naming a service the agent does not have, returns a
@@ -86,6 +97,22 @@ type Backend interface {
 	// catalog (any change). Take it before reading, then read, then wait:
 	// no change can be missed.
 	Changed() <-chan struct{}
+
+	// Coordinates lists the network coordinates the agent holds: its own
+	// and those of the nodes whose services it serves that it has pinged,
+	// sorted by node name.
+	Coordinates() []api.CoordinateEntry
+
+	// RTT estimates the round trip time between two nodes from their
+	// network coordinates (0 from a node to itself); false if either has
+	// none.
+	RTT(from, to string) (time.Duration, bool)
+
+	// LastHeard sets ago[i] to how long ago the agent last heard from
+	// nodes[i] (an answered ping, news the node wrote, a push/pull with
+	// it): 0 for the agent itself, -1 for a node not heard from. ago is
+	// as long as nodes. It must be cheap: every instance list calls it.
+	LastHeard(nodes []string, ago []time.Duration)
 
 	// Monitor streams the agent's log lines at level and above, as slog
 	// text lines or, with json, JSON lines, each ending in '\n', until ctx

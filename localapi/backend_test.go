@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hashicorp/serf/coordinate"
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
@@ -49,6 +52,11 @@ type testBackend struct {
 	// onMonitor, if set, answers Monitor; otherwise Monitor streams no
 	// line and closes the channel when ctx ends.
 	onMonitor func(ctx context.Context, level slog.Level, json bool) (<-chan []byte, error)
+
+	// Network coordinates and last-heard ages by node (set under mu);
+	// a node missing from heard has not been heard from.
+	coords map[string]*coordinate.Coordinate
+	heard  map[string]time.Duration
 }
 
 const localNode = "node-a"
@@ -173,9 +181,10 @@ func (b *testBackend) Leave(ctx context.Context) error {
 }
 
 // RegisterService validates the service and every check before it
-// changes anything, as the agent does, then replaces the service's
-// checks.
-func (b *testBackend) RegisterService(s catalog.Service, checks []api.AgentServiceCheck) error {
+// changes anything, as the agent does, then adds its checks (replacing
+// the others with ReplaceExistingChecks).
+func (b *testBackend) RegisterService(s catalog.Service, checks []api.AgentServiceCheck, opts ...RegisterOptions) error {
+	replace := len(opts) > 0 && opts[0].ReplaceExistingChecks
 	s = s.Normalize()
 	if err := s.Validate(); err != nil {
 		return err
@@ -213,7 +222,7 @@ func (b *testBackend) RegisterService(s catalog.Service, checks []api.AgentServi
 			panic(err) // validated above
 		}
 		for _, v := range c.LocalChecks() {
-			if v.Check.ServiceID == s.ID && v.Check.Type != catalog.MaintenanceType {
+			if replace && v.Check.ServiceID == s.ID && v.Check.Type != catalog.MaintenanceType {
 				c.DeleteCheck(v.Check.ID, b.now)
 				delete(b.defs, v.Check.ID)
 			}
@@ -439,6 +448,43 @@ func (b *testBackend) Monitor(ctx context.Context, level slog.Level, json bool) 
 	ch := make(chan []byte)
 	context.AfterFunc(ctx, func() { close(ch) })
 	return ch, nil
+}
+
+func (b *testBackend) Coordinates() []api.CoordinateEntry {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := []api.CoordinateEntry{}
+	for _, n := range slices.Sorted(maps.Keys(b.coords)) {
+		c := b.coords[n]
+		out = append(out, api.CoordinateEntry{Node: n, Coord: &api.Coordinate{
+			Vec: slices.Clone(c.Vec), Error: c.Error, Adjustment: c.Adjustment, Height: c.Height}})
+	}
+	return out
+}
+
+func (b *testBackend) RTT(from, to string) (time.Duration, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	cf, ct := b.coords[from], b.coords[to]
+	switch {
+	case cf == nil || ct == nil:
+		return 0, false
+	case from == to:
+		return 0, true
+	}
+	return cf.DistanceTo(ct), true
+}
+
+func (b *testBackend) LastHeard(nodes []string, ago []time.Duration) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for i, n := range nodes {
+		d, ok := b.heard[n]
+		if !ok {
+			d = -1
+		}
+		ago[i] = d
+	}
 }
 
 var _ Backend = (*testBackend)(nil)

@@ -63,6 +63,14 @@ func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query
 		// Matching runs under the agent's read lock; keep it short.
 		return errorf(http.StatusBadRequest, "tag: %d tags given; an instance has at most %d", len(tags), catalog.MaxTags)
 	}
+	sample := any(catalogSample)
+	if checks {
+		sample = healthSample
+	}
+	nm, f, err := q.narrowing(sample)
+	if err != nil {
+		return err
+	}
 	v := getView()
 	defer v.release()
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
@@ -72,6 +80,13 @@ func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query
 		return err
 	}
 	v.finish(s.localAddr)
+	v.fillHeard(s.b)
+	if err := v.narrow(nm, f, checks, s.b.Datacenter()); err != nil {
+		return err
+	}
+	if near := q.nearNode(v.local); near != "" {
+		v.sortNear(s, near)
+	}
 	buf := getBuf()
 	defer putBuf(buf)
 	buf.b = encode(v, buf.b, s.b.Datacenter())
@@ -87,11 +102,16 @@ func (s *server) localAddr() string { return s.b.Self().Member.Addr }
 // always; others while memberlist holds them alive or suspect), sorted by
 // name.
 func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	nm, f, err := q.narrowing(nodeSample)
+	if err != nil {
+		return err
+	}
 	var (
 		nodes    []catalog.Node
 		local    catalog.Node
 		hasLocal bool
 	)
+	near := ""
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		nodes = nodes[:0]
 		hasLocal = false
@@ -105,6 +125,7 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, 
 			nodes = append(nodes, n)
 		}
 		local = catalog.Node{Name: c.LocalName(), Status: catalog.StatusAlive}
+		near = q.nearNode(c.LocalName())
 		return c.Index()
 	})
 	if err != nil {
@@ -115,6 +136,9 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, 
 		// services: show it, at its gossip address.
 		local.Address = s.localAddr()
 		nodes = insertNode(nodes, local)
+	}
+	if near != "" {
+		s.sortNodesNear(nodes, near)
 	}
 	dc := s.b.Datacenter()
 	out := make([]api.Node, len(nodes))
@@ -130,6 +154,13 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, 
 			CreateIndex:     n.CreateIndex,
 			ModifyIndex:     n.ModifyIndex,
 		}
+	}
+	var keep func(*api.Node) bool
+	if nm != nil {
+		keep = func(n *api.Node) bool { return nm.match(n.Meta) }
+	}
+	if out, err = narrowSlice(out, keep, f); err != nil {
+		return err
 	}
 	return s.writeJSON(w, q, index, out)
 }

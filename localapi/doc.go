@@ -12,6 +12,11 @@
 //	GET catalog/nodes                 GET health/service/:name
 //	GET status/leader                 GET status/peers
 //	GET agent/metrics                 GET agent/monitor
+//	GET coordinate/nodes              GET coordinate/node/:node
+//
+// catalog/service, catalog/nodes and health/service sort by estimated
+// round trip from a node with ?near=NODE (or _agent); the instance lists
+// give each instance's ShoalLastHeardMs, a Shoal addition.
 //
 // Health checks:
 //
@@ -32,4 +37,8 @@
 // 4xx with one line of text that names the bad field or parameter, and a
 // refused request changes nothing. Requests that a browser makes for a
 // page of another origin are refused.
+//
+// DNSServer answers DNS from the same Backend, with Consul's names under
+// the agent's domain (<name>.service.shoal., <node>.node.shoal., …; see
+// dns.go), using github.com/miekg/dns.
 package localapi

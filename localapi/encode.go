@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -28,6 +29,8 @@ type nodeView struct {
 	createIndex   uint64
 	modifyIndex   uint64
 	id            [36]byte
+	heard         time.Duration // since the agent last heard from it; -1: never (fillHeard)
+	rtt           rtt           // from the ?near node (sortNear)
 }
 
 // instanceView is what a response shows of an instance.
@@ -63,6 +66,8 @@ type serviceView struct {
 	insts  []instanceView
 	checks []checkView
 	strs   []string // tags and meta of all instances and nodes
+	names  []string // node names, for fillHeard
+	ago    []time.Duration
 }
 
 var viewPool = sync.Pool{New: func() any { return new(serviceView) }}
@@ -81,7 +86,9 @@ func (v *serviceView) reset() {
 	clear(v.insts)
 	clear(v.checks)
 	clear(v.strs)
+	clear(v.names)
 	v.nodes, v.insts, v.checks, v.strs, v.local = v.nodes[:0], v.insts[:0], v.checks[:0], v.strs[:0], ""
+	v.names = v.names[:0]
 }
 
 // collect copies the instances of the named service that carry every one
@@ -108,6 +115,7 @@ func (v *serviceView) collect(c *catalog.Catalog, name string, tags []string, ch
 				meta:        v.pairs(in.Node.Meta),
 				createIndex: in.Node.CreateIndex,
 				modifyIndex: in.Node.ModifyIndex,
+				heard:       -1,
 			})
 		}
 		iv := instanceView{
@@ -283,7 +291,9 @@ func (v *serviceView) appendHealth(b []byte, dc string) []byte {
 			b = append(b, ',')
 			b = v.appendCheck(b, n.name, &v.checks[j])
 		}
-		b = append(b, "]}"...)
+		b = append(b, ']')
+		b = appendLastHeard(b, n)
+		b = append(b, '}')
 	}
 	return append(b, ']')
 }
@@ -318,6 +328,7 @@ func (v *serviceView) appendCatalog(b []byte, dc string) []byte {
 		b = strconv.AppendUint(b, in.createIndex, 10)
 		b = append(b, `,"ModifyIndex":`...)
 		b = strconv.AppendUint(b, in.modifyIndex, 10)
+		b = appendLastHeard(b, n)
 		b = append(b, '}')
 	}
 	return append(b, ']')

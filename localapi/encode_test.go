@@ -152,6 +152,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 				}
 			}
 		})
+		b.heard = randHeard(r, localNode, "node-0", "node-1", "node-2")
 		var health, passing, warning []api.ServiceEntry
 		var cat []api.CatalogService
 		b.Read(func(c *catalog.Catalog) {
@@ -159,6 +160,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 			passing, _ = referenceInstances(c, "web", b.dc, b.addr, catalog.HealthPassing)
 			warning, _ = referenceInstances(c, "web", b.dc, b.addr, catalog.HealthWarning)
 		})
+		setLastHeard(b.heard, cat, health, passing, warning)
 		compared += len(health)
 		kept += len(passing) + len(warning)
 		for _, e := range health {

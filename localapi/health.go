@@ -113,6 +113,10 @@ func (s *server) updateCheck(w http.ResponseWriter, id string, status catalog.He
 // does; an output that changes past the head the catalog keeps does not
 // end a wait.
 func (s *server) agentChecks(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	f, err := q.filter(agentCheckSmp)
+	if err != nil {
+		return err
+	}
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 { return c.Index() })
 	if err != nil {
 		return err
@@ -124,6 +128,9 @@ func (s *server) agentChecks(w http.ResponseWriter, r *http.Request, q *query, _
 	for _, c := range checks {
 		c.ServiceTags = nonNilSlice(c.ServiceTags) // as Consul shows them
 		out[c.CheckID] = c
+	}
+	if err := narrowMap(out, f); err != nil {
+		return err
 	}
 	return s.writeJSON(w, q, index, out)
 }
@@ -170,15 +177,27 @@ func (s *server) agentReload(w http.ResponseWriter, r *http.Request, _ *query, _
 // GET /v1/health/checks/:service: the checks of every served instance of
 // the service (not the node checks), blocking on the service's index.
 func (s *server) healthChecks(w http.ResponseWriter, r *http.Request, q *query, name string) error {
+	nm, f, err := q.narrowing(checkSample)
+	if err != nil {
+		return err
+	}
 	out := []api.HealthCheck{}
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		out = out[:0]
 		for _, v := range c.ServiceChecks(name) {
+			if nm != nil {
+				if n, ok := c.Node(v.Node); !ok || !nm.match(n.Meta) {
+					continue
+				}
+			}
 			out = append(out, healthCheck(v))
 		}
 		return c.ServiceIndex(name)
 	})
 	if err != nil {
+		return err
+	}
+	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
 	}
 	return s.writeJSON(w, q, index, out)
@@ -188,6 +207,10 @@ func (s *server) healthChecks(w http.ResponseWriter, r *http.Request, q *query, 
 // checks, then its services' checks. A node that is unknown or whose
 // services are not served has none: [].
 func (s *server) healthNode(w http.ResponseWriter, r *http.Request, q *query, node string) error {
+	f, err := q.filter(checkSample)
+	if err != nil {
+		return err
+	}
 	out := []api.HealthCheck{}
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		out = out[:0]
@@ -201,6 +224,9 @@ func (s *server) healthNode(w http.ResponseWriter, r *http.Request, q *query, no
 		return c.Index()
 	})
 	if err != nil {
+		return err
+	}
+	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
 	}
 	return s.writeJSON(w, q, index, out)
@@ -217,6 +243,10 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request, q *query, s
 			return errorf(http.StatusBadRequest, "state: %q is not a state: use any, passing, warning or critical", state)
 		}
 		want = h
+	}
+	nm, f, err := q.narrowing(checkSample)
+	if err != nil {
+		return err
 	}
 	out := []api.HealthCheck{}
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
@@ -236,11 +266,16 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request, q *query, s
 			served = insertNode(served, localNodeOf(c))
 		}
 		for _, n := range served {
-			out = appendNodeHealth(out, c, n, want)
+			if nm.match(n.Meta) {
+				out = appendNodeHealth(out, c, n, want)
+			}
 		}
 		return c.Index()
 	})
 	if err != nil {
+		return err
+	}
+	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
 	}
 	return s.writeJSON(w, q, index, out)

@@ -551,8 +551,8 @@ func TestCheckBadRequests(t *testing.T) {
 		// Reads.
 		{"GET", "/v1/health/state/bogus", ``, 400, "state"},
 		{"GET", "/v1/health/state/", ``, 400, "state: missing"},
-		{"GET", "/v1/health/state/any?filter=Status==x", ``, 400, "filter"},
-		{"GET", "/v1/health/checks/web?node-meta=rack:a", ``, 400, "node-meta"},
+		{"GET", "/v1/health/state/any?filter=Stauts==x", ``, 400, `filter: selector "Stauts" is not valid`},
+		{"GET", "/v1/health/checks/web?node-meta=:a", ``, 400, "node-meta"},
 		{"GET", "/v1/health/node/node-a?filter=x", ``, 400, "filter"},
 		{"GET", "/v1/health/node/node-a?index=x", ``, 400, "index"},
 		{"GET", "/v1/agent/checks?filter=x", ``, 400, "filter"},

@@ -850,15 +850,18 @@ func TestBodyTooBigStreamed(t *testing.T) {
 	}
 }
 
-// A filter the agent cannot apply yet is refused, never ignored: an
+// A filter a route does not apply is refused, never ignored: an
 // unfiltered answer would pass for a filtered one.
 func TestUnsupportedFiltersAreRefused(t *testing.T) {
 	tb := newTestBackend()
 	h := New(Config{Backend: tb})
 	for _, target := range []string{
-		"/v1/health/service/web?filter=Service.Port==80",
-		"/v1/catalog/service/web?node-meta=rack:a",
-		"/v1/catalog/nodes?filter=Node==x",
+		"/v1/catalog/services?node-meta=rack:a",
+		"/v1/catalog/services?filter=ServiceName==x",
+		"/v1/agent/members?filter=Name==x",
+		"/v1/agent/service/web?filter=ID==x",
+		"/v1/health/node/node-a?node-meta=rack:a",
+		"/v1/agent/services?node-meta=&node-meta=rack:a",
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))

@@ -18,7 +18,7 @@ const monitorWriteTimeout = 10 * time.Second
 
 // streams reports whether the route answers with a stream whose duration
 // is the client's to choose.
-func (rt *route) streams() bool { return rt.path == monitorRoute }
+func (rt *route) streams() bool { return rt.path == monitorRoute || rt.path == watchRoute }
 
 // GET /v1/agent/monitor?loglevel=L&logjson: the agent's log lines from now
 // on, at level L (debug, info, warn or error; info by default) whatever

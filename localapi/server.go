@@ -62,6 +62,8 @@ var routes = []route{
 	{http.MethodGet, "catalog/services", "", (*server).catalogServices},
 	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService},
 	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes},
+	{http.MethodGet, "coordinate/nodes", "", (*server).coordinateNodes},
+	{http.MethodGet, "coordinate/node/", "node name", (*server).coordinateNode},
 	{http.MethodGet, "health/service/", "service name", (*server).healthService},
 	{http.MethodGet, "health/checks/", "service name", (*server).healthChecks},
 	{http.MethodGet, "health/node/", "node name", (*server).healthNode},
@@ -80,6 +82,8 @@ var routes = []route{
 	{http.MethodGet, "status/peers", "", (*server).statusPeers},
 	{http.MethodGet, "agent/metrics", "", (*server).agentMetrics},
 	{http.MethodGet, monitorRoute, "", (*server).agentMonitor},
+	{http.MethodGet, watchRoute, "service name", (*server).shoalWatchService},
+	{http.MethodGet, "shoal/convergence", "", (*server).shoalConvergence},
 }
 
 // exactRoutes and prefixRoutes index the table: exact paths first, then
@@ -164,6 +168,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := s.parseQuery(r, rt.method == http.MethodGet)
+	if err == nil {
+		err = refuseNarrowing(rt, &q)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -268,10 +275,11 @@ func loopbackOrIPHost(hostport string) bool {
 }
 
 // query holds the query parameters every route understands. Consul's
-// clients send more (stale, consistent, cached, ns, partition, near, …);
-// the agent answers every read from its own copy, so they are ignored —
-// except filter and node-meta, which change what is answered and are
-// refused until they exist.
+// clients send more (stale, consistent, cached, ns, partition, …); the
+// agent answers every read from its own copy, so they are ignored —
+// except filter and node-meta, which change what is answered: the routes
+// that apply them read them, the others refuse them (filter.go). The
+// routes that sort by near read it.
 type query struct {
 	values url.Values
 	pretty bool
@@ -299,14 +307,6 @@ func (s *server) parseQuery(r *http.Request, read bool) (query, error) {
 	if dc := v.Get("dc"); dc != "" {
 		if want := s.b.Datacenter(); dc != want {
 			return q, errorf(http.StatusBadRequest, "dc: unknown datacenter %q; this agent serves %q", dc, want)
-		}
-	}
-	// Parameters that narrow a result must not be ignored: a client would
-	// take the unfiltered answer for a filtered one. Refuse them until
-	// they are implemented.
-	for _, p := range []string{"filter", "node-meta"} {
-		if v.Get(p) != "" {
-			return q, errorf(http.StatusBadRequest, "%s: not supported by this agent yet", p)
 		}
 	}
 	_, q.pretty = v["pretty"]

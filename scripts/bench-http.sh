@@ -11,7 +11,7 @@ command -v wrk >/dev/null || { echo "bench-http: wrk is not installed (apt-get i
 bin=$(mktemp -d)/shoal
 go build -o "$bin" ./cmd/shoal
 addr=127.0.0.1:18500
-"$bin" agent --dev --node bench --port 0 --http-addr "$addr" --log-level warn &
+"$bin" agent --dev --node bench --port 0 --http-addr "$addr" --dns-addr "" --log-level warn &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do "$bin" --http-addr "$addr" members >/dev/null 2>&1 && break; sleep 0.1; done

@@ -40,6 +40,8 @@ func (s *shell) agentCommand() *cli.Command {
 				Usage: "this agent's name, unique in the cluster", DefaultText: "the host name"},
 			&cli.StringFlag{Name: "datacenter", EnvVars: envVar("datacenter"),
 				Usage: "the cluster's datacenter", DefaultText: def.Datacenter},
+			&cli.StringSliceFlag{Name: "node-meta", EnvVars: envVar("node-meta"),
+				Usage: "a KEY:VALUE pair of this node's metadata (repeat for several; added to the config file's node_meta)"},
 			&cli.StringFlag{Name: "bind", EnvVars: envVar("bind"),
 				Usage: "IP or go-sockaddr template that gossip listens on", DefaultText: def.BindAddr + ", 127.0.0.1 with --dev"},
 			&cli.StringFlag{Name: "advertise", EnvVars: envVar("advertise"),
@@ -47,6 +49,14 @@ func (s *shell) agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "port", EnvVars: envVar("port"),
 				Usage: "gossip port, TCP and UDP (0 picks a free one)", DefaultText: strconv.Itoa(def.Port)},
 			httpAddrFlag(false),
+			&cli.StringFlag{Name: "dns-addr", EnvVars: envVar("dns-addr"),
+				Usage: "host:port of the DNS interface, UDP and TCP; \"\" turns DNS off", DefaultText: def.DNSAddr},
+			&cli.StringFlag{Name: "domain", EnvVars: envVar("domain"),
+				Usage: "the DNS domain the agent answers for", DefaultText: def.Domain},
+			&cli.DurationFlag{Name: "dns-service-ttl", EnvVars: envVar("dns-service-ttl"),
+				Usage: "TTL of DNS service answers (whole seconds)", DefaultText: def.DNSServiceTTL.String()},
+			&cli.DurationFlag{Name: "dns-node-ttl", EnvVars: envVar("dns-node-ttl"),
+				Usage: "TTL of DNS node answers (whole seconds)", DefaultText: def.DNSNodeTTL.String()},
 			&cli.StringSliceFlag{Name: "join", EnvVars: envVar("join"),
 				Usage: "agent to join at start; repeat or separate by commas"},
 			&cli.StringSliceFlag{Name: "retry-join", EnvVars: envVar("retry-join"),
@@ -136,9 +146,22 @@ func agentConfig(c *cli.Context) (agent.Config, *agent.FileConfig, error) {
 	}
 	setString("node", &cfg.NodeName)
 	setString("datacenter", &cfg.Datacenter)
+	if c.IsSet("node-meta") {
+		if err := addNodeMeta(&cfg, c.StringSlice("node-meta")); err != nil {
+			return agent.Config{}, nil, err
+		}
+	}
 	setString("bind", &cfg.BindAddr)
 	setString("advertise", &cfg.AdvertiseAddr)
 	setString("encrypt", &cfg.EncryptKey)
+	setString("dns-addr", &cfg.DNSAddr)
+	setString("domain", &cfg.Domain)
+	if c.IsSet("dns-service-ttl") {
+		cfg.DNSServiceTTL = c.Duration("dns-service-ttl")
+	}
+	if c.IsSet("dns-node-ttl") {
+		cfg.DNSNodeTTL = c.Duration("dns-node-ttl")
+	}
 	if c.IsSet("port") {
 		cfg.Port = c.Int("port")
 	}

@@ -148,6 +148,22 @@ func TestAgentConfig(t *testing.T) {
 			env:  map[string]string{"SHOAL_HTTP_ADDR": ""},
 			want: dflt,
 		},
+		{
+			name: "dns flags",
+			args: []string{"agent", "--dns-addr", "0.0.0.0:53", "--domain", "consul", "--dns-service-ttl", "5s", "--dns-node-ttl", "1m"},
+			want: with(dflt, func(c *agent.Config) {
+				c.DNSAddr, c.Domain, c.DNSServiceTTL, c.DNSNodeTTL = "0.0.0.0:53", "consul", 5*time.Second, time.Minute
+			}),
+		},
+		{name: "dns off", args: []string{"agent", "--dns-addr", ""}, want: with(dflt, func(c *agent.Config) { c.DNSAddr = "" })},
+		{
+			name: "dns from the environment",
+			args: []string{"agent"},
+			env:  map[string]string{"SHOAL_DNS_ADDR": "127.0.0.1:53", "SHOAL_DOMAIN": "example.internal", "SHOAL_DNS_SERVICE_TTL": "10s"},
+			want: with(dflt, func(c *agent.Config) {
+				c.DNSAddr, c.Domain, c.DNSServiceTTL = "127.0.0.1:53", "example.internal", 10*time.Second
+			}),
+		},
 		{name: "bad port", args: []string{"agent", "--port", "x"}, wantErr: "port"},
 		{name: "bad port from env", args: []string{"agent"}, env: map[string]string{"SHOAL_PORT": "x"}, wantErr: "SHOAL_PORT"},
 		{name: "bad duration", args: []string{"agent", "--retry-interval", "5"}, wantErr: "retry-interval"},

@@ -96,7 +96,7 @@ func TestCheckFlagErrors(t *testing.T) {
 		{[]string{"maint", "--enable", "--service", ""}, "maint: --service: empty service ID"},
 		{[]string{"reload", "now"}, `reload: unexpected argument "now"`},
 		{[]string{"services", "web", "--warning"}, "services: --warning goes with --passing"},
-		{[]string{"services", "--passing", "--warning"}, "services: --tag, --passing and --warning need a service NAME"},
+		{[]string{"services", "--passing", "--warning"}, "services: --tag, --node-meta, --filter, --passing and --warning need a service NAME"},
 		{[]string{"agent", "--flap-threshold", "0"}, "agent: --flap-threshold must be at least 1, got 0"},
 		{[]string{"agent", "--flap-window", "0s"}, "agent: --flap-window must be positive"},
 		{[]string{"agent", "--flap-hold-down", "-1s"}, "agent: --flap-hold-down must be positive"},

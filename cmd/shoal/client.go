@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -69,13 +70,21 @@ func (s *shell) leaveCommand() *cli.Command {
 
 func (s *shell) membersCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "members",
-		Usage:     "list the cluster's members as the agent sees them",
-		UsageText: "shoal members [--json]",
-		Flags:     []cli.Flag{httpAddrFlag(false), jsonFlag()},
+		Name:  "members",
+		Usage: "list the cluster's members as the agent sees them",
+		UsageText: "shoal members [--json]\n" +
+			"shoal members --converged [--json]",
+		Description: "With --converged, shows the digest of the catalog every serving member last\n" +
+			"announced beside this agent's, and exits 1 unless all agree (members\n" +
+			"announce about a second after their catalog settles).",
+		Flags: []cli.Flag{httpAddrFlag(false), jsonFlag(),
+			&cli.BoolFlag{Name: "converged", Usage: "check that every member holds the same catalog"}},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
+			}
+			if c.Bool("converged") {
+				return s.converged(c)
 			}
 			members, err := client(c).Members(c.Context)
 			if err != nil {
@@ -94,19 +103,21 @@ func (s *shell) servicesCommand() *cli.Command {
 		Name:  "services",
 		Usage: "list the cluster's services, or the instances of one",
 		UsageText: "shoal services [--json]\n" +
-			"shoal services NAME [--tag T]... [--passing [--warning]] [--json]",
+			"shoal services NAME [--tag T]... [--node-meta K:V]... [--filter EXPR] [--passing [--warning]] [--json]",
 		Flags: []cli.Flag{
 			httpAddrFlag(false),
 			jsonFlag(),
 			&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeat for several)"},
 			&cli.BoolFlag{Name: "passing", Usage: "only instances whose checks all pass"},
 			&cli.BoolFlag{Name: "warning", Usage: "with --passing, keep instances whose checks warn too"},
+			&cli.StringSliceFlag{Name: "node-meta", Usage: "only instances on nodes with this K:V metadata (repeat for several)"},
+			&cli.StringFlag{Name: "filter", Usage: "only instances this expression keeps, such as 'Service.Meta.version == \"2\"' (Consul's filter syntax)"},
 		},
 		Action: func(c *cli.Context) error {
 			switch c.NArg() {
 			case 0:
-				if c.IsSet("tag") || c.IsSet("passing") || c.IsSet("warning") {
-					return errors.New("services: --tag, --passing and --warning need a service NAME")
+				if c.IsSet("tag") || c.IsSet("passing") || c.IsSet("warning") || c.IsSet("node-meta") || c.IsSet("filter") {
+					return errors.New("services: --tag, --node-meta, --filter, --passing and --warning need a service NAME")
 				}
 				services, _, err := client(c).CatalogServices(c.Context, nil)
 				if err != nil {
@@ -121,7 +132,11 @@ func (s *shell) servicesCommand() *cli.Command {
 				if c.Bool("warning") && !c.Bool("passing") {
 					return errors.New("services: --warning goes with --passing (--passing --warning: every instance not critical)")
 				}
-				q := &api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing"), Warning: c.Bool("warning")}
+				q := &api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing"), Warning: c.Bool("warning"), Filter: c.String("filter")}
+				var err error
+				if q.NodeMeta, err = parseNodeMetaFlag(c.StringSlice("node-meta")); err != nil {
+					return fmt.Errorf("services %s: %w", name, err)
+				}
 				entries, _, err := client(c).HealthService(c.Context, name, q)
 				if err != nil {
 					return fmt.Errorf("services %s: %w", name, err)
@@ -298,4 +313,42 @@ func (s *shell) versionCommand() *cli.Command {
 
 func jsonFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"}
+}
+
+// converged prints every member's announced catalog digest beside this
+// agent's, and fails unless all agree.
+func (s *shell) converged(c *cli.Context) error {
+	v, _, err := client(c).Convergence(c.Context, nil)
+	if err != nil {
+		return fmt.Errorf("members: %w", err)
+	}
+	if c.Bool("json") {
+		if err := writeJSON(s.stdout, v); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(s.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "Node\tStatus\tDigest\tAgrees\n")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Node, "alive", v.Digest, "(this agent)")
+		for _, m := range v.Members {
+			d := m.Digest
+			if d == "" {
+				d = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\n", m.Node, m.Status, d, m.Agrees)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if !v.Converged {
+		disagree := 0
+		for _, m := range v.Members {
+			if !m.Agrees {
+				disagree++
+			}
+		}
+		return fmt.Errorf("members: not converged: %d of %d other members hold another catalog (or have not said yet)", disagree, len(v.Members))
+	}
+	return nil
 }

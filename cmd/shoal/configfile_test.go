@@ -35,7 +35,7 @@ func TestAgentConfigFile(t *testing.T) {
 	}`)
 	fromFile := func(base agent.Config) agent.Config {
 		base.NodeName, base.Datacenter = "file-node", "file-dc"
-		base.Port, base.HTTPAddr = 8301, "0.0.0.0:9500"
+		base.Port, base.HTTPAddr, base.DNSAddr = 8301, "0.0.0.0:9500", "0.0.0.0:8600"
 		base.RetryJoin, base.RetryInterval = []string{"10.0.0.1"}, 7*time.Second
 		base.ConfigFile = file
 		base.Services = []api.AgentServiceRegistration{{Name: "web", Port: 80, Check: &api.AgentServiceCheck{TTL: "10s"}}}

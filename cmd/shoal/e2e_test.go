@@ -266,7 +266,8 @@ func startAgentCommand(t *testing.T, args ...string) *agentCommand {
 	t.Helper()
 	a := &agentCommand{fakeShell: newFakeShell(), logs: &syncBuffer{}, done: make(chan int, 1)}
 	a.runAgent, a.stderr = runAgent, a.logs
-	go func() { a.done <- a.run(append([]string{"agent"}, args...)) }()
+	// Any free DNS port: the default one may be taken by another test.
+	go func() { a.done <- a.run(append([]string{"agent", "--dns-addr", "127.0.0.1:0"}, args...)) }()
 	return a
 }
 

@@ -20,7 +20,7 @@ import (
 func startAgentProcess(t *testing.T, bin, httpAddr string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin, append([]string{"agent", "--bind", "127.0.0.1", "--port", "0", "--http-addr", httpAddr}, args...)...)
+	cmd := exec.Command(bin, append([]string{"agent", "--bind", "127.0.0.1", "--port", "0", "--http-addr", httpAddr, "--dns-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -197,6 +197,7 @@ func (c *Cluster) Start(name string, port int) *Node {
 	cfg.NodeName = name
 	cfg.Port = port
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DNSAddr = "127.0.0.1:0"
 	cfg.LeaveTimeout = 2 * time.Second
 	cfg.Memberlist = func(mc *memberlist.Config) {
 		FastMemberlist(mc)
