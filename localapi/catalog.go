@@ -32,23 +32,9 @@ func (s *server) catalogService(w http.ResponseWriter, r *http.Request, q *query
 // Shoal adds ?warning, which with ?passing keeps warning instances too,
 // as Consul's DNS interface does.
 func (s *server) healthService(w http.ResponseWriter, r *http.Request, q *query, name string) error {
-	passing, err := q.flag("passing")
+	worst, err := healthFilter(q) // 0: no filter
 	if err != nil {
 		return err
-	}
-	warning, err := q.flag("warning")
-	if err != nil {
-		return err
-	}
-	var worst catalog.Health // 0: no filter
-	switch {
-	case passing && warning:
-		worst = catalog.HealthWarning
-	case passing:
-		worst = catalog.HealthPassing
-	case warning:
-		// Alone it would read as a filter and filter nothing.
-		return errorf(http.StatusBadRequest, "warning: only with passing (?passing&warning keeps passing and warning instances)")
 	}
 	return s.serveInstances(w, r, q, name, true, worst, (*serviceView).appendHealth)
 }

@@ -104,15 +104,7 @@ func (s *shell) servicesCommand() *cli.Command {
 		Usage: "list the cluster's services, or the instances of one",
 		UsageText: "shoal services [--json]\n" +
 			"shoal services NAME [--tag T]... [--node-meta K:V]... [--filter EXPR] [--passing [--warning]] [--json]",
-		Flags: []cli.Flag{
-			httpAddrFlag(false),
-			jsonFlag(),
-			&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeat for several)"},
-			&cli.BoolFlag{Name: "passing", Usage: "only instances whose checks all pass"},
-			&cli.BoolFlag{Name: "warning", Usage: "with --passing, keep instances whose checks warn too"},
-			&cli.StringSliceFlag{Name: "node-meta", Usage: "only instances on nodes with this K:V metadata (repeat for several)"},
-			&cli.StringFlag{Name: "filter", Usage: "only instances this expression keeps, such as 'Service.Meta.version == \"2\"' (Consul's filter syntax)"},
-		},
+		Flags: append([]cli.Flag{httpAddrFlag(false), jsonFlag()}, instanceFlags()...),
 		Action: func(c *cli.Context) error {
 			switch c.NArg() {
 			case 0:
@@ -129,13 +121,9 @@ func (s *shell) servicesCommand() *cli.Command {
 				return servicesTable(s.stdout, services)
 			case 1:
 				name := c.Args().First()
-				if c.Bool("warning") && !c.Bool("passing") {
-					return errors.New("services: --warning goes with --passing (--passing --warning: every instance not critical)")
-				}
-				q := &api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing"), Warning: c.Bool("warning"), Filter: c.String("filter")}
-				var err error
-				if q.NodeMeta, err = parseNodeMetaFlag(c.StringSlice("node-meta")); err != nil {
-					return fmt.Errorf("services %s: %w", name, err)
+				q, err := instanceQuery(c, "services")
+				if err != nil {
+					return err
 				}
 				entries, _, err := client(c).HealthService(c.Context, name, q)
 				if err != nil {
@@ -149,6 +137,31 @@ func (s *shell) servicesCommand() *cli.Command {
 			return fmt.Errorf("services: unexpected argument %q (one service NAME at most)", c.Args().Get(1))
 		},
 	}
+}
+
+// instanceFlags are the flags that narrow a service's instances, as
+// health/service does.
+func instanceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeat for several)"},
+		&cli.BoolFlag{Name: "passing", Usage: "only instances whose checks all pass"},
+		&cli.BoolFlag{Name: "warning", Usage: "with --passing, keep instances whose checks warn too"},
+		&cli.StringSliceFlag{Name: "node-meta", Usage: "only instances on nodes with this K:V metadata (repeat for several)"},
+		&cli.StringFlag{Name: "filter", Usage: "only instances this expression keeps, such as 'Service.Meta.version == \"2\"' (Consul's filter syntax)"},
+	}
+}
+
+// instanceQuery reads instanceFlags; cmd names the command in errors.
+func instanceQuery(c *cli.Context, cmd string) (*api.QueryOptions, error) {
+	if c.Bool("warning") && !c.Bool("passing") {
+		return nil, fmt.Errorf("%s: --warning goes with --passing (--passing --warning: every instance not critical)", cmd)
+	}
+	q := &api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing"), Warning: c.Bool("warning"), Filter: c.String("filter")}
+	var err error
+	if q.NodeMeta, err = parseNodeMetaFlag(c.StringSlice("node-meta")); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", cmd, c.Args().First(), err)
+	}
+	return q, nil
 }
 
 func (s *shell) registerCommand() *cli.Command {

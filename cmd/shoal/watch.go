@@ -20,7 +20,7 @@ func (s *shell) watchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "watch",
 		Usage: "print a service's instances each time they change, or run a command",
-		UsageText: "shoal watch NAME [--tag T]... [--passing [--warning]] [--json]\n" +
+		UsageText: "shoal watch NAME [--tag T]... [--node-meta K:V]... [--filter EXPR] [--passing [--warning]] [--json]\n" +
 			"shoal watch NAME ... --exec CMD [--min-quiet D] [--max-quiet D]",
 		Description: "Follows the instances of NAME with blocking queries on the local agent and\n" +
 			"prints them at start and after every change, until SIGINT or SIGTERM.\n" +
@@ -30,16 +30,11 @@ func (s *shell) watchCommand() *cli.Command {
 			"--max-quiet while they keep coming; $SHOAL_WATCH_INSTANCES holds the count.\n" +
 			"A failing CMD is reported and the watch goes on. While the agent is\n" +
 			"unreachable the watch retries.",
-		Flags: []cli.Flag{
-			httpAddrFlag(false),
-			jsonFlag(),
-			&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeat for several)"},
-			&cli.BoolFlag{Name: "passing", Usage: "only instances whose checks all pass"},
-			&cli.BoolFlag{Name: "warning", Usage: "with --passing, keep instances whose checks warn too"},
+		Flags: append(append([]cli.Flag{httpAddrFlag(false), jsonFlag()}, instanceFlags()...),
 			&cli.StringFlag{Name: "exec", Usage: "run this shell command with the instances' JSON on stdin"},
 			&cli.DurationFlag{Name: "min-quiet", Usage: "with --exec, wait until changes stop for this long", DefaultText: "0s: at once"},
 			&cli.DurationFlag{Name: "max-quiet", Usage: "with --exec, but never longer than this after the first change", DefaultText: "0s: no bound"},
-		},
+		),
 		Action: s.watchAction,
 	}
 }
@@ -49,8 +44,9 @@ func (s *shell) watchAction(c *cli.Context) error {
 		return errors.New("watch: give exactly one service NAME")
 	}
 	name := c.Args().First()
-	if c.Bool("warning") && !c.Bool("passing") {
-		return errors.New("watch: --warning goes with --passing (--passing --warning: every instance not critical)")
+	q, err := instanceQuery(c, "watch")
+	if err != nil {
+		return err
 	}
 	cmd := c.String("exec")
 	d := debouncer{min: c.Duration("min-quiet"), max: c.Duration("max-quiet")}
@@ -65,8 +61,7 @@ func (s *shell) watchAction(c *cli.Context) error {
 
 	sets := make(chan []*api.ServiceEntry)
 	errs := make(chan error, 1)
-	q := api.QueryOptions{Tags: c.StringSlice("tag"), Passing: c.Bool("passing"), Warning: c.Bool("warning")}
-	go func() { errs <- follow(ctx, client(c), name, q, sets, s.stderr) }()
+	go func() { errs <- follow(ctx, client(c), name, *q, sets, s.stderr) }()
 
 	var (
 		latest  []*api.ServiceEntry
