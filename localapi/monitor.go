@@ -63,10 +63,25 @@ func (s *server) agentMonitor(w http.ResponseWriter, r *http.Request, q *query, 
 		var line []byte
 		var ok bool
 		select {
-		case <-ctx.Done():
-			return nil
 		case line, ok = <-lines:
 			if !ok {
+				return nil
+			}
+		case <-ctx.Done():
+			// Deliver what was queued before the end (the agent's last
+			// words, such as its leave) rather than drop it at random.
+			for {
+				select {
+				case line, ok := <-lines:
+					if ok {
+						_, err := w.Write(line)
+						if err == nil {
+							continue
+						}
+					}
+				default:
+				}
+				_ = rc.Flush()
 				return nil
 			}
 		}

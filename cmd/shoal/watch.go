@@ -87,14 +87,15 @@ func (s *shell) watchAction(c *cli.Context) error {
 		case err := <-errs:
 			return fmt.Errorf("watch %s: %w", name, err)
 		case set := <-sets:
+			latest = set
 			key := setKey(set)
 			if started && bytes.Equal(key, shown) {
+				d.reset() // changed back to what CMD last got
 				continue
 			}
-			latest = set
 			if cmd == "" || !started {
 				// Printing is not debounced, nor is the first run.
-				if err := s.showSet(c, cmd, latest); err != nil {
+				if err := s.showSet(ctx, c, cmd, latest); err != nil {
 					return err
 				}
 				shown, started = key, true
@@ -108,7 +109,7 @@ func (s *shell) watchAction(c *cli.Context) error {
 			if bytes.Equal(key, shown) {
 				continue // changed and changed back
 			}
-			if err := s.showSet(c, cmd, latest); err != nil {
+			if err := s.showSet(ctx, c, cmd, latest); err != nil {
 				return err
 			}
 			shown = key
@@ -116,8 +117,9 @@ func (s *shell) watchAction(c *cli.Context) error {
 	}
 }
 
-// showSet prints a set, or gives it to the --exec command.
-func (s *shell) showSet(c *cli.Context, cmd string, set []*api.ServiceEntry) error {
+// showSet prints a set, or gives it to the --exec command, which a
+// signal (ctx) stops.
+func (s *shell) showSet(ctx context.Context, c *cli.Context, cmd string, set []*api.ServiceEntry) error {
 	set = orEmpty(set)
 	if cmd == "" {
 		if c.Bool("json") {
@@ -138,7 +140,7 @@ func (s *shell) showSet(c *cli.Context, cmd string, set []*api.ServiceEntry) err
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	run := exec.CommandContext(c.Context, "/bin/sh", "-c", cmd)
+	run := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	run.Stdin = bytes.NewReader(b)
 	run.Stdout, run.Stderr = s.stdout, s.stderr
 	run.Env = append(os.Environ(), "SHOAL_WATCH_INSTANCES="+fmt.Sprint(len(set)))

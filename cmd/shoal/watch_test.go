@@ -160,3 +160,59 @@ func TestWatchFlagErrors(t *testing.T) {
 		oneErrorLine(t, f.err.String())
 	}
 }
+
+// A change that is undone within --min-quiet runs nothing: the command
+// never gets a set the agent no longer answers.
+func TestWatchExecSkipsAChangeUndone(t *testing.T) {
+	clearEnv(t)
+	c := testutil.NewCluster(t, 1)
+	addr := c.Node("node-0").Agent.HTTPAddr()
+	cl := api.Client{Addr: addr}
+	ctx := context.Background()
+	log := filepath.Join(t.TempDir(), "runs")
+	cmd := fmt.Sprintf(`ids=$(grep -o '"ID":"web-[0-9]*"' | sort | tr -d '\n'); echo "[$ids]" >> %s`, log)
+	startWatch(t, "web", "--http-addr", addr, "--exec", cmd, "--min-quiet", "1s", "--max-quiet", "10s")
+	runs := func() []string {
+		b, _ := os.ReadFile(log)
+		return strings.Fields(string(b))
+	}
+	reg := func(id string) {
+		t.Helper()
+		if err := cl.Register(ctx, &api.AgentServiceRegistration{ID: id, Name: "web", Port: 8080}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if r := runs(); len(r) != 1 {
+			return fmt.Errorf("runs %v, want the first", r)
+		}
+		return nil
+	})
+	reg("web-1")
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if r := runs(); len(r) != 2 || r[1] != `["ID":"web-1"]` {
+			return fmt.Errorf("runs %v, want web-1's", r)
+		}
+		return nil
+	})
+	reg("web-2")
+	if err := cl.Deregister(ctx, "web-2"); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is to happen now; give the quiet time a chance to pass
+	// (an absence has no condition to poll), then change for real.
+	<-time.After(2 * time.Second)
+	reg("web-3")
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		r := runs()
+		if r[len(r)-1] != `["ID":"web-1""ID":"web-3"]` {
+			return fmt.Errorf("runs %v, want web-1 and web-3 last", r)
+		}
+		return nil
+	})
+	for _, r := range runs() {
+		if strings.Contains(r, "web-2") {
+			t.Fatalf("a run got web-2, registered and gone within --min-quiet: %v", runs())
+		}
+	}
+}
