@@ -1,0 +1,2 @@
+// Package deploy holds packaging files and their tests.
+package deploy
