@@ -84,13 +84,7 @@ func TestAgentConfig(t *testing.T) {
 		c.RetryInterval, c.RetryMax = 5*time.Second, 3
 		c.DataDir, c.EncryptKey = "/var/lib/shoal", testKey
 	}
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    agent.Config
-		wantErr string // substring of the error line; "" for success
-	}{
+	tests := []agentConfigCase{
 		{name: "defaults", args: []string{"agent"}, want: dflt},
 		{name: "dev", args: []string{"agent", "--dev"}, want: dev},
 		{name: "dev from env", args: []string{"agent"}, env: map[string]string{"SHOAL_DEV": "true"}, want: dev},
@@ -171,32 +165,7 @@ func TestAgentConfig(t *testing.T) {
 		{name: "argument", args: []string{"agent", "extra"}, wantErr: `unexpected argument "extra"`},
 		{name: "unknown flag", args: []string{"agent", "--nodes", "x"}, wantErr: "agent: flag provided but not defined: -nodes"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			f := newFakeShell()
-			code := f.run(tt.args)
-			if tt.wantErr != "" {
-				if code != 1 || f.started {
-					t.Fatalf("exit %d, agent started %v; want 1 and no agent", code, f.started)
-				}
-				oneErrorLine(t, f.err.String())
-				if !strings.Contains(f.err.String(), tt.wantErr) {
-					t.Errorf("stderr = %q, want it to mention %q", f.err.String(), tt.wantErr)
-				}
-				return
-			}
-			if code != 0 || !f.started {
-				t.Fatalf("exit %d, agent started %v, stderr %q", code, f.started, f.err.String())
-			}
-			if !reflect.DeepEqual(f.cfg, tt.want) {
-				t.Errorf("config = %+v\nwant     %+v", f.cfg, tt.want)
-			}
-		})
-	}
+	runAgentConfigCases(t, tests)
 }
 
 func TestAgentLogging(t *testing.T) {
@@ -311,5 +280,46 @@ func TestSplitList(t *testing.T) {
 	}
 	if got := splitList(nil); got != nil {
 		t.Errorf("splitList(nil) = %q, want nil", got)
+	}
+}
+
+// agentConfigCase is one `shoal agent` command line and the configuration
+// it must give the agent, or the error it must fail with.
+type agentConfigCase struct {
+	name    string
+	args    []string
+	env     map[string]string
+	want    agent.Config
+	wantErr string // substring of the error line; "" for success
+}
+
+// runAgentConfigCases runs each case with a stub agent.
+func runAgentConfigCases(t *testing.T, tests []agentConfigCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			f := newFakeShell()
+			code := f.run(tt.args)
+			if tt.wantErr != "" {
+				if code != 1 || f.started {
+					t.Fatalf("exit %d, agent started %v; want 1 and no agent", code, f.started)
+				}
+				oneErrorLine(t, f.err.String())
+				if !strings.Contains(f.err.String(), tt.wantErr) {
+					t.Errorf("stderr = %q, want it to mention %q", f.err.String(), tt.wantErr)
+				}
+				return
+			}
+			if code != 0 || !f.started {
+				t.Fatalf("exit %d, agent started %v, stderr %q", code, f.started, f.err.String())
+			}
+			if !reflect.DeepEqual(f.cfg, tt.want) {
+				t.Errorf("config = %+v\nwant     %+v", f.cfg, tt.want)
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -46,13 +45,7 @@ func TestAgentConfigFile(t *testing.T) {
 		return c
 	}
 	dflt, dev := agent.DefaultConfig(), agent.DevConfig()
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    agent.Config
-		wantErr string
-	}{
+	tests := []agentConfigCase{
 		{name: "file beats defaults", args: []string{"agent", "--config", file}, want: fromFile(dflt)},
 		{name: "file from the environment", args: []string{"agent"}, env: map[string]string{"SHOAL_CONFIG": file}, want: fromFile(dflt)},
 		{name: "empty SHOAL_CONFIG is no file", args: []string{"agent"}, env: map[string]string{"SHOAL_CONFIG": ""}, want: dflt},
@@ -90,32 +83,7 @@ func TestAgentConfigFile(t *testing.T) {
 			wantErr: "none.json: no such file or directory",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			f := newFakeShell()
-			code := f.run(tt.args)
-			if tt.wantErr != "" {
-				if code != 1 || f.started {
-					t.Fatalf("exit %d, agent started %v; want 1 and no agent", code, f.started)
-				}
-				oneErrorLine(t, f.err.String())
-				if !strings.Contains(f.err.String(), tt.wantErr) {
-					t.Errorf("stderr = %q, want it to mention %q", f.err.String(), tt.wantErr)
-				}
-				return
-			}
-			if code != 0 || !f.started {
-				t.Fatalf("exit %d, agent started %v, stderr %q", code, f.started, f.err.String())
-			}
-			if !reflect.DeepEqual(f.cfg, tt.want) {
-				t.Errorf("config = %+v\nwant     %+v", f.cfg, tt.want)
-			}
-		})
-	}
+	runAgentConfigCases(t, tests)
 }
 
 func TestAgentConfigFileLogging(t *testing.T) {
