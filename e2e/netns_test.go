@@ -1,0 +1,392 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sd/shoal/api"
+	"github.com/shoal-sd/shoal/internal/testutil"
+)
+
+const (
+	// hosts is the cluster's size.
+	hosts = 3
+	// waitMax bounds every wait for the cluster to reach a state. CI runs
+	// this on two cores beside the other packages, and a failure takes
+	// memberlist several probe rounds and a suspicion timeout to declare.
+	waitMax = 90 * time.Second
+	// pollEvery spaces the attempts of a wait: each one starts processes
+	// in the namespaces, and Poll's 10 ms tick would keep a core busy
+	// while the agents' failure detectors need theirs.
+	pollEvery = 200 * time.Millisecond
+)
+
+// cluster drives scripts/netns-cluster.sh for one test, with namespace
+// names and a state directory of its own.
+type cluster struct {
+	t      *testing.T
+	script string
+	prefix string // namespaces are prefix-1..N and prefix-hub
+	state  string
+	env    []string
+}
+
+// newCluster skips the test unless network namespaces can be made here,
+// and returns a cluster whose names no leftover of another run can share.
+// Nothing is started yet.
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("network namespaces are Linux only")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces (.ci/run runs as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip from iproute2 to create network namespaces")
+	}
+	c := &cluster{t: t, prefix: fmt.Sprintf("shoal-e2e-%06x", rand.IntN(1<<24))}
+	probe := c.prefix + "-probe"
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a network namespace here: ip netns add: %v: %s", err, bytes.TrimSpace(out))
+	}
+	if out, err := exec.Command("ip", "netns", "del", probe).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns del %s: %v: %s", probe, err, out)
+	}
+
+	script, err := filepath.Abs("../scripts/netns-cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.script = script
+	c.state = filepath.Join(t.TempDir(), "state")
+	// The script's and the agents' settings come from here alone, not
+	// from whatever SHOAL_* the caller's environment holds.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SHOAL_") && !strings.HasPrefix(kv, "CONSUL_HTTP_ADDR=") {
+			c.env = append(c.env, kv)
+		}
+	}
+	c.env = append(c.env,
+		"SHOAL_NETNS_PREFIX="+c.prefix,
+		"SHOAL_NETNS_STATE="+c.state,
+		"SHOAL_NETNS_WAIT=90",
+		// The agents' own setting, passed through by the script: rejoin
+		// failed members every second, so that a healed link heals the
+		// cluster at once.
+		"SHOAL_RECONNECT_INTERVAL=1s",
+	)
+	return c
+}
+
+// run runs the script with args and returns its output.
+func (c *cluster) run(timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{c.script}, args...)...)
+	cmd.Env = c.env
+	// A process still holding the output pipe when the script is killed
+	// must not hold up Wait.
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (killed after %s)", err, timeout)
+	}
+	return string(out), err
+}
+
+// must runs the script, logs its output and fails the test if it fails.
+func (c *cluster) must(timeout time.Duration, args ...string) string {
+	c.t.Helper()
+	start := time.Now()
+	out, err := c.run(timeout, args...)
+	c.t.Logf("netns-cluster.sh %s (%s):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		c.t.Fatalf("netns-cluster.sh %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// shoal runs the shoal command line inside host h's namespace (through
+// `ip netns exec`), against the agent there, and returns its stdout.
+func (c *cluster) shoal(h int, args ...string) (string, error) {
+	out, err := c.run(30*time.Second, append([]string{"exec", strconv.Itoa(h), "shoal"}, args...)...)
+	if err != nil {
+		return "", fmt.Errorf("host-%d: shoal %s: %w: %s", h, strings.Join(args, " "), err, strings.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// members is host h's view of the cluster, one "node status address" per
+// member, sorted.
+func (c *cluster) members(h int) (string, error) {
+	out, err := c.shoal(h, "members", "--json")
+	if err != nil {
+		return "", err
+	}
+	var ms []api.AgentMember
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		return "", fmt.Errorf("host-%d: members --json: %w: %q", h, err, out)
+	}
+	view := make([]string, 0, len(ms))
+	for _, m := range ms {
+		view = append(view, fmt.Sprintf("%s %s %s:%d", m.Name, api.MemberStatusString(m.Status), m.Addr, m.Port))
+	}
+	slices.Sort(view)
+	return strings.Join(view, ", "), nil
+}
+
+// instances is host h's answer for a service, whatever the instances'
+// health: one "node id status" per instance, sorted.
+func (c *cluster) instances(h int, service string) (string, error) {
+	out, err := c.shoal(h, "services", service, "--json")
+	if err != nil {
+		return "", err
+	}
+	var es []api.ServiceEntry
+	if err := json.Unmarshal([]byte(out), &es); err != nil {
+		return "", fmt.Errorf("host-%d: services %s --json: %w: %q", h, service, err, out)
+	}
+	view := make([]string, 0, len(es))
+	for _, e := range es {
+		if e.Node == nil || e.Service == nil {
+			return "", fmt.Errorf("host-%d: services %s: an entry without node or service: %q", h, service, out)
+		}
+		view = append(view, fmt.Sprintf("%s %s %s", e.Node.Node, e.Service.ID, api.AggregatedStatus(e.Checks)))
+	}
+	slices.Sort(view)
+	return strings.Join(view, ", "), nil
+}
+
+// waitFor polls try, at most every pollEvery, until it succeeds, and
+// fails the test if waitMax passes first. It logs and returns how long
+// the wait took.
+func (c *cluster) waitFor(what string, try func() error) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	var last time.Time
+	var lastErr error
+	err := testutil.Poll(waitMax, func() error {
+		if !last.IsZero() && time.Since(last) < pollEvery {
+			return lastErr
+		}
+		last = time.Now()
+		lastErr = try()
+		return lastErr
+	})
+	if err != nil {
+		c.t.Fatalf("%s: gave up after %s: %v", what, waitMax, err)
+	}
+	took := time.Since(start)
+	c.t.Logf("%s: after %s", what, took.Round(10*time.Millisecond))
+	return took
+}
+
+// sees waits until every host in hs gives want for what view returns.
+func (c *cluster) sees(what string, hs []int, view func(h int) (string, error), want string) time.Duration {
+	c.t.Helper()
+	return c.waitFor(what, func() error {
+		for _, h := range hs {
+			got, err := view(h)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("host-%d answers %q, want %q", h, got, want)
+			}
+		}
+		return nil
+	})
+}
+
+// namespaces lists the namespaces of this cluster's prefix, sorted.
+func (c *cluster) namespaces() []string {
+	c.t.Helper()
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("ip netns list: %v: %s", err, out)
+	}
+	var ours []string
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], c.prefix+"-") {
+			ours = append(ours, f[0])
+		}
+	}
+	slices.Sort(ours)
+	return ours
+}
+
+// processes lists the running processes started from the cluster's
+// binaries (zombies left for init to reap do not count).
+func (c *cluster) processes() []string {
+	c.t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var ps []string
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil || !bytes.HasPrefix(cmdline, []byte(c.state+"/bin/")) {
+			continue // gone, a zombie (empty cmdline) or not ours
+		}
+		ps = append(ps, d.Name()+" "+strings.TrimSpace(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))))
+	}
+	return ps
+}
+
+// cleanup runs after the test: on failure it logs the end of every log
+// the cluster wrote, then it takes the cluster down whatever happened.
+func (c *cluster) cleanup() {
+	if c.t.Failed() {
+		logs, _ := filepath.Glob(filepath.Join(c.state, "host-*", "*.log"))
+		for _, l := range logs {
+			b, err := os.ReadFile(l)
+			if err != nil {
+				continue
+			}
+			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			lines = lines[max(0, len(lines)-40):]
+			c.t.Logf("the end of %s:\n%s", l, strings.Join(lines, "\n"))
+		}
+	}
+	out, err := c.run(2*time.Minute, "down")
+	if err != nil {
+		c.t.Errorf("cleanup: netns-cluster.sh down: %v\n%s", err, out)
+	}
+	if left := c.namespaces(); len(left) > 0 {
+		c.t.Errorf("cleanup: namespaces left behind: %v", left)
+	}
+	if ps := c.processes(); len(ps) > 0 {
+		c.t.Errorf("cleanup: processes left running: %q", ps)
+	}
+}
+
+func hostName(h int) string { return fmt.Sprintf("host-%d", h) }
+func hostIP(h int) string   { return fmt.Sprintf("10.77.0.%d", 10+h) }
+
+// TestNetnsCluster runs three hosts in network namespaces, with the example
+// services spread over them, and checks discovery across hosts, failure
+// detection when a host's link goes down, healing when it comes back, and
+// that `down` leaves nothing behind.
+func TestNetnsCluster(t *testing.T) {
+	c := newCluster(t)
+	t.Cleanup(c.cleanup)
+
+	// What a run killed half way up leaves: up must clear it first.
+	for _, ns := range []string{c.prefix + "-hub", c.prefix + "-7"} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+		}
+	}
+
+	// Building the binaries is part of up: allow for a cold build cache.
+	c.must(5*time.Minute, "up", strconv.Itoa(hosts))
+	want := []string{c.prefix + "-1", c.prefix + "-2", c.prefix + "-3", c.prefix + "-hub"}
+	if got := c.namespaces(); !slices.Equal(got, want) {
+		t.Fatalf("after up %d: namespaces %v, want %v", hosts, got, want)
+	}
+
+	all := []int{1, 2, 3}
+	member := func(h int, status string) string {
+		return fmt.Sprintf("%s %s %s:7946", hostName(h), status, hostIP(h))
+	}
+	allAlive := strings.Join([]string{member(1, "alive"), member(2, "alive"), member(3, "alive")}, ", ")
+	// Each agent gossips on its eth0 address: the --bind template resolved
+	// to the 10.77 address, not an IPv6 or a loopback one.
+	c.sees("every agent sees three members alive", all, c.members, allAlive)
+
+	// The example services, as the script spreads them: user on hosts 1
+	// and 2, payment on host 3. Every host answers for all of them.
+	userAll := "host-1 user-10.77.0.11:8081 passing, host-2 user-10.77.0.12:8081 passing"
+	payment := "host-3 payment-10.77.0.13:8082 passing"
+	c.sees("every host finds both user instances, passing", all, func(h int) (string, error) { return c.instances(h, "user") }, userAll)
+	c.sees("every host finds the payment instance, passing", all, func(h int) (string, error) { return c.instances(h, "payment") }, payment)
+
+	// The client on host 1 found the others' instances through its agent
+	// and called them across the bridge.
+	clientLog := filepath.Join(c.state, "host-1", "client.log")
+	c.waitFor("the client on host-1 reached host-2's user and host-3's payment", func() error {
+		b, err := os.ReadFile(clientLog)
+		if err != nil {
+			return err
+		}
+		for _, s := range []string{"user answered by user-10.77.0.12:8081", "payment answered by payment-10.77.0.13:8082"} {
+			if !bytes.Contains(b, []byte(s)) {
+				return fmt.Errorf("%s has no %q yet:\n%s", clientLog, s, b)
+			}
+		}
+		return nil
+	})
+
+	// Register with one host's agent through the CLI, discover through the
+	// others', then deregister.
+	if _, err := c.shoal(2, "register", "--name", "e2e", "--id", "e2e-1", "--port", "9000", "--tag", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	e2e := func(h int) (string, error) { return c.instances(h, "e2e") }
+	c.sees("hosts 1 and 3 find e2e-1, registered with host-2", []int{1, 3}, e2e, "host-2 e2e-1 passing")
+	if _, err := c.shoal(2, "deregister", "e2e-1"); err != nil {
+		t.Fatal(err)
+	}
+	c.sees("e2e-1 is gone from hosts 1 and 3 after its deregistration", []int{1, 3}, e2e, "")
+
+	// Pull host 3's cable out: the others declare it failed and stop
+	// serving its instances; host 3, alone, does the same for them.
+	c.must(time.Minute, "link", "3", "down")
+	cut := strings.Join([]string{member(1, "alive"), member(2, "alive"), member(3, "failed")}, ", ")
+	c.sees("hosts 1 and 2 see host-3 failed", []int{1, 2}, c.members, cut)
+	c.sees("host-3's payment instance is gone from hosts 1 and 2", []int{1, 2}, func(h int) (string, error) { return c.instances(h, "payment") }, "")
+	c.sees("hosts 1 and 2 still serve both user instances", []int{1, 2}, func(h int) (string, error) { return c.instances(h, "user") }, userAll)
+	alone := strings.Join([]string{member(1, "failed"), member(2, "failed"), member(3, "alive")}, ", ")
+	c.sees("host-3 sees hosts 1 and 2 failed", []int{3}, c.members, alone)
+	c.sees("host-3 serves no user instance, and still its own payment", []int{3}, func(h int) (string, error) {
+		u, err := c.instances(h, "user")
+		if err != nil {
+			return "", err
+		}
+		p, err := c.instances(h, "payment")
+		return u + " | " + p, err
+	}, " | "+payment)
+
+	// Put it back: with a one-second reconnect interval the halves merge
+	// at once, and everything is served everywhere again.
+	c.must(time.Minute, "link", "3", "up")
+	c.sees("after the link is back, every agent sees three members alive", all, c.members, allAlive)
+	c.sees("after the link is back, every host finds the payment instance", all, func(h int) (string, error) { return c.instances(h, "payment") }, payment)
+	c.sees("after the link is back, every host finds both user instances", all, func(h int) (string, error) { return c.instances(h, "user") }, userAll)
+
+	if ps := c.processes(); len(ps) != 7 { // 3 agents, 3 services, the client
+		t.Errorf("before down: %d processes from %s/bin, want 7: %q", len(ps), c.state, ps)
+	}
+	c.must(2*time.Minute, "down")
+	if left := c.namespaces(); len(left) > 0 {
+		t.Errorf("after down: namespaces %v left behind", left)
+	}
+	if ps := c.processes(); len(ps) > 0 {
+		t.Errorf("after down: processes left running: %q", ps)
+	}
+	if _, err := os.Stat(c.state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after down: state dir %s: %v, want it gone", c.state, err)
+	}
+	// down is idempotent: with nothing up it succeeds.
+	if out := c.must(time.Minute, "down"); !strings.Contains(out, "nothing to stop") {
+		t.Errorf("a second down says %q, want nothing to stop", out)
+	}
+}
