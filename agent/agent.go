@@ -288,6 +288,14 @@ func (a *Agent) memberlistConfig() *memberlist.Config {
 	// memberlist's default (0) would refuse it until the dead entry is
 	// forgotten.
 	mc.DeadNodeReclaimTime = 30 * time.Second
+	mc.EnableCompression = a.cfg.GossipCompression
+	// Every update reaches an agent several times at once (direct pushes
+	// from each node that learns it), so a burst of registrations fills
+	// memberlist's default queue of 1,024 incoming messages, and what it
+	// drops waits for a push/pull: with 100,000 registrations a second
+	// agent held them all 20–29 s after the last one instead of under
+	// 0.5 s (docs/BENCHMARKS.md). A full queue costs a few MB.
+	mc.HandoffQueueDepth = 16384
 	mc.Logger = newMemberlistLogger(a.log)
 	if a.cfg.Memberlist != nil {
 		a.cfg.Memberlist(mc)

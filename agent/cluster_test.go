@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,4 +347,75 @@ func TestLongPartitionMergesAfterHealing(t *testing.T) {
 	c.Net.Heal()
 	c.WaitMembers(converge, 4)
 	seenBy(t, c, "node-3/during")
+}
+
+// sniffer is a memberlist transport that records whether any packet it
+// sent was compressed.
+type sniffer struct {
+	memberlist.NodeAwareTransport
+	compressed atomic.Bool
+}
+
+// memberlist's message types (net.go): a compressed payload, and the CRC
+// header that may precede it.
+const mlCompressMsg, mlHasCrcMsg = 9, 12
+
+func (s *sniffer) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	payload := b
+	if len(payload) > 5 && payload[0] == mlHasCrcMsg {
+		payload = payload[5:]
+	}
+	if len(payload) > 0 && payload[0] == mlCompressMsg {
+		s.compressed.Store(true)
+	}
+	return s.NodeAwareTransport.WriteToAddress(b, a)
+}
+
+func (s *sniffer) WriteTo(b []byte, addr string) (time.Time, error) {
+	return s.WriteToAddress(b, memberlist.Address{Addr: addr})
+}
+
+// An agent with --gossip-compression compresses what it sends, one
+// without does not, and the two understand each other.
+func TestGossipCompressionMixedCluster(t *testing.T) {
+	c := testutil.NewEmptyCluster(t)
+	sniff := map[bool]*sniffer{}
+	start := func(name string, compress bool) {
+		c.Configure = func(cfg *agent.Config) {
+			cfg.GossipCompression = compress
+			inner := cfg.Memberlist
+			cfg.Memberlist = func(mc *memberlist.Config) {
+				inner(mc)
+				s := &sniffer{NodeAwareTransport: mc.Transport.(memberlist.NodeAwareTransport)}
+				sniff[compress] = s
+				mc.Transport = s
+			}
+		}
+		c.Start(name, 0)
+	}
+	start("node-0", true)
+	start("node-1", false)
+	c.Configure = nil
+	c.JoinAll()
+
+	// Repetitive metadata, so that LZW shrinks the packets and
+	// memberlist keeps the compressed form.
+	meta := map[string]string{}
+	for i := range 5 {
+		meta[fmt.Sprintf("key-%d", i)] = strings.Repeat("compressible ", 8)
+	}
+	for i, n := range c.Nodes() {
+		s := web(fmt.Sprintf("web-%d", i), 8080+i)
+		s.Meta = meta
+		if err := n.Agent.RegisterService(s, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seenBy(t, c, "node-0/web-0", "node-1/web-1")
+	if !sniff[true].compressed.Load() {
+		t.Error("the agent with GossipCompression sent nothing compressed")
+	}
+	if sniff[false].compressed.Load() {
+		t.Error("the agent without GossipCompression sent a compressed packet")
+	}
 }

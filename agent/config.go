@@ -87,6 +87,13 @@ type Config struct {
 	NodeReapTTL time.Duration
 	// LeaveTimeout bounds the graceful leave at shutdown. Default 5s.
 	LeaveTimeout time.Duration
+	// GossipCompression turns on memberlist's LZW compression of every
+	// packet and push/pull this agent sends. Off by default: Shoal's
+	// messages are small and binary, and compressing each one cost more
+	// CPU than the bytes it saved (docs/BENCHMARKS.md, "Gossip
+	// compression"). Agents always read compressed messages, so a
+	// cluster may mix both settings.
+	GossipCompression bool
 	// Damping holds a flapping check at its worse state (see
 	// health.Damping). Default health.DefaultDamping().
 	Damping health.Damping

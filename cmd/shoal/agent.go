@@ -71,6 +71,8 @@ func (s *shell) agentCommand() *cli.Command {
 				Usage: "directory for state kept across restarts", DefaultText: "none"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: envVar("encrypt"),
 				Usage: "base64 gossip encryption key (see shoal keygen)", DefaultText: "no encryption"},
+			&cli.BoolFlag{Name: "gossip-compression", EnvVars: envVar("gossip-compression"),
+				Usage: "compress gossip packets and push/pull (LZW): fewer bytes, more CPU"},
 			&cli.StringFlag{Name: "config", EnvVars: envVar("config"), TakesFile: true,
 				Usage: "JSON agent config file in Consul's format (settings and services); flags and environment variables override it", DefaultText: "none"},
 			&cli.IntFlag{Name: "flap-threshold", EnvVars: envVar("flap-threshold"),
@@ -185,6 +187,9 @@ func agentConfig(c *cli.Context) (agent.Config, *agent.FileConfig, error) {
 	}
 	if c.IsSet("data-dir") {
 		cfg.DataDir = c.String("data-dir") // Validate refuses it with --dev
+	}
+	if c.IsSet("gossip-compression") {
+		cfg.GossipCompression = c.Bool("gossip-compression")
 	}
 	if err := dampingFlags(c, &cfg); err != nil {
 		return agent.Config{}, nil, err

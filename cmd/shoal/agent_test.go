@@ -150,6 +150,9 @@ func TestAgentConfig(t *testing.T) {
 			}),
 		},
 		{name: "dns off", args: []string{"agent", "--dns-addr", ""}, want: with(dflt, func(c *agent.Config) { c.DNSAddr = "" })},
+		{name: "gossip compression", args: []string{"agent", "--gossip-compression"}, want: with(dflt, func(c *agent.Config) { c.GossipCompression = true })},
+		{name: "gossip compression from the environment", args: []string{"agent"}, env: map[string]string{"SHOAL_GOSSIP_COMPRESSION": "true"},
+			want: with(dflt, func(c *agent.Config) { c.GossipCompression = true })},
 		{
 			name: "dns from the environment",
 			args: []string{"agent"},
