@@ -294,7 +294,9 @@ func (a *Agent) memberlistConfig() *memberlist.Config {
 	// memberlist's default queue of 1,024 incoming messages, and what it
 	// drops waits for a push/pull: with 100,000 registrations a second
 	// agent held them all 20–29 s after the last one instead of under
-	// 0.5 s (docs/BENCHMARKS.md). A full queue costs a few MB.
+	// 0.5 s (docs/BENCHMARKS.md, "Memory"). gossip copies each packet
+	// out of memberlist's 64 KiB read buffer, so a full queue holds at
+	// most 16,384 packets of up to 1.4 KB: about 23 MB.
 	mc.HandoffQueueDepth = 16384
 	mc.Logger = newMemberlistLogger(a.log)
 	if a.cfg.Memberlist != nil {

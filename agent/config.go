@@ -91,7 +91,7 @@ type Config struct {
 	// packet and push/pull this agent sends. Off by default: Shoal's
 	// messages are small and binary, and compressing each one cost more
 	// CPU than the bytes it saved (docs/BENCHMARKS.md, "Gossip
-	// compression"). Agents always read compressed messages, so a
+	// compression, off"). Agents always read compressed messages, so a
 	// cluster may mix both settings.
 	GossipCompression bool
 	// Damping holds a flapping check at its worse state (see

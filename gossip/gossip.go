@@ -165,8 +165,14 @@ func Create(cfg Config) (*Gossip, error) {
 		RetransmitMult: relayMult * mc.RetransmitMult,
 	}
 	g.epoch.Store(cfg.Store.Epoch())
+	tr, err := transportFor(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		tr.Shutdown()
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.ml.Store(ml)
