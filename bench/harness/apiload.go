@@ -155,7 +155,11 @@ func loadAPI(ctx context.Context, url string, want, conns int, warm, d time.Dura
 				if n%apiVerifyEvery == 0 {
 					got, err := countEntries(body.Bytes())
 					if err != nil || got != want {
-						cancel(fmt.Errorf("connection %d, request %d: answer holds %d instances, want %d (%v)", w, n, got, want, err))
+						bad := fmt.Errorf("connection %d, request %d: answer holds %d instances, want %d", w, n, got, want)
+						if err != nil {
+							bad = fmt.Errorf("connection %d, request %d: %w", w, n, err)
+						}
+						cancel(bad)
 						return
 					}
 					refLen.CompareAndSwap(0, int64(body.Len()))

@@ -108,14 +108,7 @@ func startShoalProc(ctx context.Context, o *Options, bin, name string, gossipPor
 	if p.grace <= 0 {
 		p.grace = 30 * time.Second
 	}
-	p.transport = &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     time.Minute,
-	}
-	p.Client = &api.Client{Addr: p.HTTPAddr, HTTPClient: &http.Client{Transport: p.transport}}
+	p.Client, p.transport = agentClient(p.HTTPAddr)
 
 	args := []string{"agent",
 		"--node", name,
@@ -186,7 +179,10 @@ func (p *shoalProc) waitReady(ctx context.Context, timeout time.Duration) error 
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("agent exited at start (%v): %s", p.waitErr, p.logTail())
+			if p.waitErr != nil {
+				return fmt.Errorf("agent exited at start: %w: %s", p.waitErr, p.logTail())
+			}
+			return fmt.Errorf("agent exited at start: %s", p.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("HTTP API on %s not answering (last: %v): %w", p.HTTPAddr, last, ctx.Err())
 		case <-tick.C:
@@ -300,4 +296,18 @@ func procStatusBytes(pid int, field string) (uint64, error) {
 		return kb << 10, nil
 	}
 	return 0, fmt.Errorf("%s of pid %d: not in /proc/%d/status", field, pid, pid)
+}
+
+// agentClient is an API client for one agent with a pool of keep-alive
+// connections large enough for the harness's concurrent requests
+// (http.DefaultClient keeps two per host and would dial for the rest).
+func agentClient(addr string) (*api.Client, *http.Transport) {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     time.Minute,
+	}
+	return &api.Client{Addr: addr, HTTPClient: &http.Client{Transport: tr}}, tr
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -26,32 +27,49 @@ type Report struct {
 	Skipped []string
 }
 
+// MaxSize is the largest cluster a run starts: each cluster has a range of
+// 150 gossip ports and 150 API ports.
+const MaxSize = 150
+
 // Run measures what o asks for and returns the results. A part that
 // cannot run on this machine (Serf not installable, no nftables to count
 // bytes) is left out and named in Report.Skipped; a measurement that
-// fails is an error.
-func Run(ctx context.Context, o Options) (*Report, error) {
+// fails is an error, returned with the report of what was measured
+// before it (and a temporary WorkDir is then kept for the agents' logs).
+func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	start := time.Now()
 	log := o.logger()
+	for _, n := range o.Sizes {
+		if n < 1 || n > MaxSize {
+			return nil, fmt.Errorf("cluster size %d: must be 1 to %d", n, MaxSize)
+		}
+	}
 	if o.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "shoal-bench-")
 		if err != nil {
 			return nil, fmt.Errorf("work directory: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() {
+			if err == nil {
+				os.RemoveAll(dir)
+			} else {
+				log.Warn("the agents' logs are kept", "dir", dir)
+			}
+		}()
 		o.WorkDir = dir
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
 	r := &runner{o: &o, rep: &Report{Started: start, Machine: machine()}}
+	defer func() { r.rep.Took = time.Since(start) }()
 
 	processes := slices.Contains(o.Modes, ModeProcesses)
 	var bin, serf string
 	if processes || len(o.Instances) > 0 || o.APIDuration > 0 {
 		var err error
 		if bin, err = buildShoal(ctx, &o); err != nil {
-			return nil, err
+			return r.rep, err
 		}
 	}
 	if processes {
@@ -59,6 +77,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		serf, err = ensureSerf(ctx, &o)
 		if err != nil {
 			r.skip("Serf: %v", err)
+		} else if out, err := exec.CommandContext(ctx, serf, "version").Output(); err == nil {
+			r.rep.Machine += "; " + strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 		}
 	}
 	bc, err := newByteCounter(ctx)
@@ -74,36 +94,36 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			log.Info("starting Shoal", "mode", mode, "n", n)
 			ports, err := r.nextPorts()
 			if err != nil {
-				return nil, err
+				return r.rep, err
 			}
 			c, err := startShoal(ctx, &o, mode, bin, n, ports)
 			if err != nil {
-				return nil, fmt.Errorf("shoal, %s, N=%d: %w", mode, n, err)
+				return r.rep, fmt.Errorf("shoal, %s, N=%d: %w", mode, n, err)
 			}
 			err = r.measure(ctx, c)
 			if cerr := c.Close(); err == nil && cerr != nil {
 				err = fmt.Errorf("stopping: %w", cerr)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("shoal, %s, N=%d: %w", mode, n, err)
+				return r.rep, fmt.Errorf("shoal, %s, N=%d: %w", mode, n, err)
 			}
 		}
 		if serf != "" {
 			log.Info("starting Serf", "n", n)
 			ports, err := r.nextPorts()
 			if err != nil {
-				return nil, err
+				return r.rep, err
 			}
 			c, err := startSerf(ctx, &o, serf, n, ports)
 			if err != nil {
-				return nil, fmt.Errorf("serf, N=%d: %w", n, err)
+				return r.rep, fmt.Errorf("serf, N=%d: %w", n, err)
 			}
 			err = r.measure(ctx, c)
 			if cerr := c.Close(); err == nil && cerr != nil {
 				err = fmt.Errorf("stopping: %w", cerr)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("serf, N=%d: %w", n, err)
+				return r.rep, fmt.Errorf("serf, N=%d: %w", n, err)
 			}
 		}
 	}
@@ -111,11 +131,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		log.Info("measuring memory", "instances", o.Instances)
 		ports, err := r.nextPorts()
 		if err != nil {
-			return nil, err
+			return r.rep, err
 		}
 		res, err := measureMemory(ctx, &o, bin, ports)
 		if err != nil {
-			return nil, fmt.Errorf("memory: %w", err)
+			return r.rep, fmt.Errorf("memory: %w", err)
 		}
 		r.add(res...)
 	}
@@ -123,15 +143,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		log.Info("measuring the local API", "instances", o.APIInstances, "connections", o.APIConns)
 		ports, err := r.nextPorts()
 		if err != nil {
-			return nil, err
+			return r.rep, err
 		}
 		res, err := measureAPI(ctx, &o, bin, ports)
 		if err != nil {
-			return nil, fmt.Errorf("local API: %w", err)
+			return r.rep, fmt.Errorf("local API: %w", err)
 		}
 		r.add(res...)
 	}
-	r.rep.Took = time.Since(start)
 	return r.rep, nil
 }
 
@@ -221,6 +240,11 @@ func (r *runner) measure(ctx context.Context, c cluster) error {
 		if err != nil {
 			return 0, err
 		}
+		for _, t := range times {
+			if t.Before(t0) {
+				return 0, fmt.Errorf("%q was seen %s before it happened: a stale record", key, t0.Sub(t))
+			}
+		}
 		return slices.MaxFunc(times, func(a, b time.Time) int { return a.Compare(b) }).Sub(t0), nil
 	}
 
@@ -277,6 +301,7 @@ func (r *runner) measure(ctx context.Context, c cluster) error {
 
 	if r.bytes != nil && o.ByteWindow > 0 && o.ChurnRate > 0 {
 		lo, hi := c.GossipPorts()
+		var made int // changes made, which a slow agent can hold below the rate
 		churn := func(cctx context.Context) error {
 			every := time.Duration(float64(time.Second) / (o.ChurnRate * float64(n)))
 			t := time.NewTicker(every)
@@ -287,16 +312,22 @@ func (r *runner) measure(ctx context.Context, c cluster) error {
 					return nil
 				case <-t.C:
 				}
-				if err := c.Churn(cctx, i%n, i/n); err != nil && cctx.Err() == nil {
-					return err
+				if err := c.Churn(cctx, i%n, i/n); err != nil {
+					if cctx.Err() == nil {
+						return err
+					}
+					return nil
 				}
+				made++
 			}
 		}
+		t0 := time.Now()
 		b, err := r.countBytes(ctx, lo, hi, n, churn)
 		if err != nil {
 			return fmt.Errorf("gossip bytes under churn: %w", err)
 		}
-		r.add(res("bytes-churn", "mean", b, "B/node/s", 1, fmt.Sprintf("%g changes per agent per second, %s window", o.ChurnRate, o.ByteWindow)))
+		rate := float64(made) / float64(n) / time.Since(t0).Seconds()
+		r.add(res("bytes-churn", "mean", b, "B/node/s", 1, fmt.Sprintf("%.2f changes per agent per second (%g asked), %s window", rate, o.ChurnRate, o.ByteWindow)))
 		log.Info("gossip bytes, churn", "B/node/s", math.Round(b))
 	}
 
@@ -329,6 +360,11 @@ func (r *runner) measure(ctx context.Context, c cluster) error {
 			i := next
 			next--
 			live[i] = false
+			// An agent wrongly declared gone earlier (a busy machine)
+			// and back since must not count as seen now.
+			for _, rec := range recs() {
+				rec.forget(c.GoneKey(i))
+			}
 			t0 := time.Now()
 			var err error
 			if kind == "leave" {

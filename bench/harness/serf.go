@@ -499,6 +499,8 @@ func (c *serfCluster) observeLog(a *serfAgent, line string, at time.Time) {
 	name := fields[0]
 	switch kind {
 	case "Join":
+		// Back after a failure: a later departure is news again.
+		a.rec.forget(goneKey(name))
 		a.rec.mark(hereKey(name), at)
 	case "Failed", "Leave", "Leave (forced)":
 		a.rec.mark(goneKey(name), at)
@@ -546,6 +548,9 @@ func (a *serfAgent) observe(event, name, status string, tags map[string]string, 
 	case "member-join", "member-update":
 	default:
 		return
+	}
+	if status == "alive" && event == "member-join" {
+		a.rec.forget(goneKey(name))
 	}
 	if status == "alive" {
 		a.rec.mark(hereKey(name), at)

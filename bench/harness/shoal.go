@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,10 +55,11 @@ type shoalNode struct {
 	client *api.Client
 
 	// In this process:
-	agent  *agent.Agent
-	plug   *unpluggable
-	cancel context.CancelFunc
-	done   chan error
+	transport *http.Transport
+	agent     *agent.Agent
+	plug      *unpluggable
+	cancel    context.CancelFunc
+	done      chan error
 
 	// As a process:
 	proc *shoalProc
@@ -156,12 +158,17 @@ func (c *shoalCluster) startInProcess(ctx context.Context, i int, join []string)
 	case <-a.Ready():
 	case err := <-nd.done:
 		cancel()
+		plug.Shutdown()
+		if err == nil {
+			err = errors.New("no error given")
+		}
 		return nil, fmt.Errorf("agent %s stopped at start: %w", name, err)
 	case <-ctx.Done():
 		nd.stop()
+		plug.Shutdown()
 		return nil, ctx.Err()
 	}
-	nd.client = &api.Client{Addr: a.HTTPAddr()}
+	nd.client, nd.transport = agentClient(a.HTTPAddr())
 	return nd, nil
 }
 
@@ -176,6 +183,9 @@ func (c *shoalCluster) startProcess(ctx context.Context, bin string, i int, join
 
 // stop ends an in-process agent gracefully (it leaves the cluster).
 func (nd *shoalNode) stop() error {
+	if nd.transport != nil {
+		defer nd.transport.CloseIdleConnections()
+	}
 	nd.cancel()
 	select {
 	case err := <-nd.done:
@@ -400,7 +410,16 @@ func (c *shoalCluster) Burst(ctx context.Context, total int) (string, error) {
 					ID: "b-" + strconv.Itoa(j), Name: burstService, Port: 10000 + j, Address: "127.0.0.1",
 					Tags: []string{"bench", "burst"}, Meta: map[string]string{"j": strconv.Itoa(j)},
 				}
-				if err := nd.client.Register(ctx, reg); err != nil {
+				// A registration is idempotent: one whose connection
+				// broke (an agent of 128 on two cores can drop one) is
+				// sent again, as a client would.
+				var err error
+				for try := 0; try < 3; try++ {
+					if err = nd.client.Register(ctx, reg); err == nil || errors.As(err, new(*api.StatusError)) {
+						break
+					}
+				}
+				if err != nil {
 					errs <- fmt.Errorf("burst registration %d on %s: %w", j, nd.name, err)
 					return
 				}

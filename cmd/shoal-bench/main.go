@@ -124,12 +124,20 @@ func run(cc *cli.Context) error {
 	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := harness.Run(ctx, o)
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return errors.New("interrupted")
+	if rep != nil && len(rep.Results) > 0 {
+		// What was measured before a failure is still worth keeping.
+		if werr := report(cc, rep); err == nil {
+			err = werr
 		}
-		return err
 	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted")
+	}
+	return err
+}
+
+// report prints the table and writes the files of --out.
+func report(cc *cli.Context, rep *harness.Report) error {
 	if err := rep.WriteTable(os.Stdout, false); err != nil {
 		return err
 	}
