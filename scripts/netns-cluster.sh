@@ -23,6 +23,7 @@
 #   SHOAL_NETNS_WAIT     seconds `up` waits for the agents to agree (60)
 #   SHOAL_NETNS_EXAMPLES 0: agents only, no example services (1)
 #   SHOAL_NETNS_CLIENT   0: no client on host 1 (1)
+#   SHOAL_NETNS_KEEP     1: a failed `up` leaves what it started, to look at (0)
 #   SHOAL_BIN            a shoal binary to use instead of building one
 #   SHOAL_AGENT_ARGS     more `shoal agent` flags, split on blanks; they come
 #                        last, so they win
@@ -244,6 +245,9 @@ cmd_up() {
   fi
   mkdir -p "$STATE"
   touch "$MARK"
+  # A failed up takes down what it started (after printing why), unless
+  # asked to keep it for a look.
+  trap 'say "up failed; taking it all down (SHOAL_NETNS_KEEP=1 keeps it)"; [ "${SHOAL_NETNS_KEEP:-0}" = 1 ] || cmd_down' EXIT
   build
   network "$n"
 
@@ -311,6 +315,7 @@ cmd_up() {
     esac
   done
 
+  trap - EXIT
   echo
   cmd_status
   cat <<EOF
