@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -80,9 +79,8 @@ func measureAPI(ctx context.Context, o *Options, bin string, ports portPlan) (_ 
 	if len(st.lat) == 0 {
 		return nil, errors.New("api load: no request completed in the measured window")
 	}
-	slices.Sort(st.lat)
 	rate := float64(len(st.lat)) / st.window.Seconds()
-	p50, p99 := latencyMs(st.lat, 0.50), latencyMs(st.lat, 0.99)
+	p50, p99 := ms(percentile(st.lat, 0.50)), ms(percentile(st.lat, 0.99))
 	log.Info("API load done", "requests", len(st.lat), "req_per_s", int(rate), "p50_ms", p50, "p99_ms", p99,
 		"answer_bytes", st.bodyLen)
 
@@ -94,12 +92,6 @@ func measureAPI(ctx context.Context, o *Options, bin string, ports portPlan) (_ 
 			Value: v, Unit: unit, Samples: len(st.lat), Note: note}
 	}
 	return []Result{res("req/s", rate, "req/s"), res("p50", p50, "ms"), res("p99", p99, "ms")}, nil
-}
-
-// latencyMs is the q-quantile of sorted latencies, in milliseconds.
-func latencyMs(sorted []time.Duration, q float64) float64 {
-	i := min(len(sorted)-1, int(float64(len(sorted))*q))
-	return float64(sorted[i]) / float64(time.Millisecond)
 }
 
 // apiStats is what a load run measured.

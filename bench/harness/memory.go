@@ -28,8 +28,6 @@ const (
 	memPollInterval = 250 * time.Millisecond
 )
 
-const bytesPerMiB = 1 << 20
-
 // memService is instance i of a measured catalog: one of
 // memServiceNames names, 3 tags, 1–2 meta keys, an address and a port,
 // the size of a typical registration.
@@ -138,14 +136,14 @@ func catalogMemory(ctx context.Context, o *Options, k int) ([]Result, error) {
 
 	total := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 	per := float64(total) / float64(k)
-	log.Info("catalog memory", "total_mib", fmt.Sprintf("%.1f", float64(total)/bytesPerMiB), "bytes_per_instance", int(per),
+	log.Info("catalog memory", "total_mib", fmt.Sprintf("%.1f", float64(total)/(1<<20)), "bytes_per_instance", int(per),
 		"took", time.Since(start).Round(time.Millisecond))
 	note := fmt.Sprintf("Go heap (HeapAlloc after GC) of one catalog: %d instances on %d nodes (%d each), %d service names, "+
 		"3 tags and 1-2 meta keys each, put in as received by gossip (codec decode, catalog.Apply)",
 		k, nodes, memPerNode, memServiceNames)
 	return []Result{
 		{Scenario: "catalog-memory", System: "shoal", Mode: ModeInProcess, N: k, Stat: "total",
-			Value: float64(total) / bytesPerMiB, Unit: "MiB", Samples: 1, Note: note},
+			Value: float64(total) / (1 << 20), Unit: "MiB", Samples: 1, Note: note},
 		{Scenario: "catalog-memory", System: "shoal", Mode: ModeInProcess, N: k, Stat: "per-instance",
 			Value: per, Unit: "B", Samples: 1, Note: note},
 	}, nil
@@ -224,11 +222,11 @@ func agentRSS(ctx context.Context, o *Options, bin string, ports portPlan, k int
 	)
 	res := func(stat string, v uint64, note string) Result {
 		return Result{Scenario: "catalog-rss", System: "shoal", Mode: ModeProcesses, N: k, Stat: stat,
-			Value: float64(v) / bytesPerMiB, Unit: "MiB", Samples: 1, Note: note}
+			Value: mib(v), Unit: "MiB", Samples: 1, Note: note}
 	}
 	return []Result{
 		res("idle", idleA, fmt.Sprintf("agent A in a cluster of 2, before any registration (B: %.1f MiB); VmRSS of a `shoal agent` process",
-			float64(idleB)/bytesPerMiB)),
+			mib(idleB))),
 		res("origin", rssA, originNote+rssNote),
 		res("replica", rssB, replicaNote+rssNote),
 		res("origin-peak", peakA, originNote+peakNote),
@@ -236,7 +234,7 @@ func agentRSS(ctx context.Context, o *Options, bin string, ports portPlan, k int
 	}, nil
 }
 
-func mibString(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/bytesPerMiB) }
+func mibString(b uint64) string { return fmt.Sprintf("%.1f", mib(b)) }
 
 // waitMembers waits, up to o.Timeout, until p sees n alive members.
 func waitMembers(ctx context.Context, o *Options, p *shoalProc, n int) error {

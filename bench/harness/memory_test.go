@@ -39,7 +39,7 @@ func TestMeasureMemory(t *testing.T) {
 	if per.Value < 50 || per.Value > 20<<10 {
 		t.Errorf("catalog takes %.0f B per instance, want 50 B to 20 KiB", per.Value)
 	}
-	if got := total.Value * bytesPerMiB / k; got < per.Value*0.99 || got > per.Value*1.01 {
+	if got := total.Value * (1 << 20) / k; got < per.Value*0.99 || got > per.Value*1.01 {
 		t.Errorf("total %.3f MiB over %d instances is %.0f B each, per-instance says %.0f", total.Value, k, got, per.Value)
 	}
 	idle := findResult(t, rs, "catalog-rss", "idle")

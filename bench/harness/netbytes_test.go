@@ -21,27 +21,7 @@ func freePortBlock(t *testing.T, n int) int {
 	t.Helper()
 	for range 100 {
 		base := 10000 + rand.IntN(10000-n)
-		var closers []io.Closer
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			addr := fmt.Sprintf("127.0.0.1:%d", p)
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, l)
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, u)
-		}
-		for _, c := range closers {
-			c.Close()
-		}
-		if ok {
+		if portsFree(base, base+n-1) {
 			return base
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -192,15 +193,27 @@ func (p *shoalProc) waitReady(ctx context.Context, timeout time.Duration) error 
 
 // logTail is the end of the agent's log, for error messages.
 func (p *shoalProc) logTail() string {
-	b, err := os.ReadFile(p.LogPath)
+	b, err := tailFile(p.LogPath, 2000)
 	if err != nil {
 		return fmt.Sprintf("(log %s: %v)", p.LogPath, err)
 	}
-	const max = 2000
-	if len(b) > max {
-		b = b[len(b)-max:]
+	return fmt.Sprintf("log %s ends:\n%s", p.LogPath, b)
+}
+
+// tailFile returns the last n bytes of a file, trimmed of white space.
+func tailFile(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("log %s ends:\n%s", p.LogPath, bytes.TrimSpace(b))
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		if _, err := f.Seek(-n, io.SeekEnd); err != nil {
+			return nil, err
+		}
+	}
+	b, err := io.ReadAll(f)
+	return bytes.TrimSpace(b), err
 }
 
 // Pid is the agent's process ID.

@@ -1,11 +1,9 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -382,7 +380,8 @@ func (c *serfCluster) connect(ctx context.Context, i int) error {
 		}
 		select {
 		case <-a.done:
-			return fmt.Errorf("%s exited before its RPC answered (%s): %s", a.name, a.logPath, serfLogTail(a.logPath))
+			tail, _ := tailFile(a.logPath, 1024)
+			return fmt.Errorf("%s exited before its RPC answered (%s): %s", a.name, a.logPath, tail)
 		case <-ctx.Done():
 			return fmt.Errorf("%s RPC at %s: %w (last: %w)", a.name, addr, ctx.Err(), err)
 		case <-tick.C:
@@ -854,21 +853,4 @@ func (c *serfCluster) Close() error {
 		c.closeErr = errors.Join(errs...)
 	})
 	return c.closeErr
-}
-
-// serfLogTail returns the end of an agent's log file, for errors.
-func serfLogTail(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const keep = 1024
-	if fi, err := f.Stat(); err == nil && fi.Size() > keep {
-		if _, err := f.Seek(-keep, io.SeekEnd); err != nil {
-			return ""
-		}
-	}
-	b, _ := io.ReadAll(f)
-	return string(bytes.TrimSpace(b))
 }
