@@ -247,8 +247,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.maintain(runCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.reconnect(runCtx) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); a.announceDigest(runCtx) }()
 	close(a.ready)
 
 	select {
@@ -444,15 +442,56 @@ func (s store) Apply(e catalog.Entry) (ch catalog.Changes) {
 	return ch
 }
 
-func (s store) Merge(snap catalog.Snapshot) (ch catalog.Changes) {
-	s.a.write(func(c *catalog.Catalog) { ch = c.Merge(snap, s.a.now()) })
+func (s store) ApplyDelta(d catalog.Delta) (ch catalog.Changes) {
+	s.a.write(func(c *catalog.Catalog) { ch = c.ApplyDelta(d, s.a.now()) })
 	return ch
 }
 
-func (s store) Snapshot() catalog.Snapshot {
+func (s store) Plan(peer []catalog.OriginDigest) (send, want []catalog.Want, ch catalog.Changes) {
+	s.a.write(func(c *catalog.Catalog) { send, want, ch = c.Plan(peer, s.a.now()) })
+	return send, want, ch
+}
+
+func (s store) Digest() []catalog.OriginDigest {
 	s.a.mu.RLock()
 	defer s.a.mu.RUnlock()
-	return s.a.cat.Snapshot()
+	return s.a.cat.Digest()
+}
+
+func (s store) OriginDigest(origin string) (catalog.OriginDigest, bool) {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.OriginDigest(origin)
+}
+
+func (s store) Deltas(w catalog.Want, budget int) []catalog.Delta {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Deltas(w, budget)
+}
+
+func (s store) Has(origin string, v catalog.Version) bool {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Has(origin, v)
+}
+
+func (s store) Known(origin string) (epoch, known uint64, ok bool) {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Known(origin)
+}
+
+func (s store) Changed(origin string) time.Time {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Changed(origin)
+}
+
+func (s store) Summary() uint64 {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Summary()
 }
 
 func (s store) SetNode(n catalog.Node) {

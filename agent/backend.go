@@ -198,6 +198,12 @@ func (a *Agent) member(n catalog.Node) api.AgentMember {
 	case catalog.StatusUnknown:
 		status = api.MemberNone
 	}
+	lo, hi := uint8(gossip.ProtocolMin), uint8(gossip.ProtocolMax)
+	if n.Name != a.cfg.NodeName && a.g != nil {
+		if l, h, ok := a.g.Protocols(n.Name); ok {
+			lo, hi = l, h
+		}
+	}
 	return api.AgentMember{
 		Name:   n.Name,
 		Addr:   n.Address,
@@ -212,9 +218,9 @@ func (a *Agent) member(n catalog.Node) api.AgentMember {
 		ProtocolMin: memberlist.ProtocolVersionMin,
 		ProtocolMax: memberlist.ProtocolVersionMax,
 		ProtocolCur: memberlist.ProtocolVersion2Compatible,
-		DelegateMin: gossip.ProtocolVersion,
-		DelegateMax: gossip.ProtocolVersion,
-		DelegateCur: gossip.ProtocolVersion,
+		DelegateMin: lo,
+		DelegateMax: hi,
+		DelegateCur: min(hi, gossip.ProtocolMax),
 	}
 }
 

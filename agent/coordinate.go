@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -85,3 +86,13 @@ func (a *Agent) forgetReaped() {
 func apiCoordinate(c *coordinate.Coordinate) *api.Coordinate {
 	return &api.Coordinate{Vec: c.Vec, Error: c.Error, Adjustment: c.Adjustment, Height: c.Height}
 }
+
+// Summaries asks every alive member for the summary of the catalog it
+// serves now.
+func (a *Agent) Summaries(ctx context.Context) map[string]uint64 {
+	return a.g.Probe(ctx, summaryTimeout)
+}
+
+// summaryTimeout bounds how long GET /v1/shoal/convergence waits for the
+// members' answers.
+const summaryTimeout = time.Second

@@ -55,13 +55,33 @@ func newMetrics(a *Agent) *metrics {
 			}))
 	}
 	st := func() *gossip.Stats { return a.g.Stats() }
-	gossipCounter("shoal_gossip_updates_sent_total", "Catalog updates this agent queued for gossip: its own writes and relays.", func() uint64 { return st().Sent.Load() })
-	gossipCounter("shoal_gossip_updates_received_total", "Gossip messages received.", func() uint64 { return st().Received.Load() })
-	gossipCounter("shoal_gossip_updates_relayed_total", "Received updates that were news and were relayed.", func() uint64 { return st().Rebroadcast.Load() })
-	gossipCounter("shoal_gossip_updates_dropped_total", "Updates too large to gossip (a bug if ever non-zero).", func() uint64 { return st().Dropped.Load() })
+	gossipCounter("shoal_gossip_pushed_total", "Catalog writes this agent pushed along the broadcast trees: its own and relayed ones, one per neighbour.", func() uint64 { return st().Pushed.Load() })
+	gossipCounter("shoal_gossip_received_total", "Writes received along the broadcast trees that were news.", func() uint64 { return st().Received.Load() })
+	gossipCounter("shoal_gossip_duplicates_total", "Writes received along the broadcast trees that this agent had already (each prunes a link).", func() uint64 { return st().Duplicates.Load() })
+	gossipCounter("shoal_gossip_ihaves_sent_total", "Lazy announcements of writes sent to tree neighbours.", func() uint64 { return st().IHaves.Load() })
+	gossipCounter("shoal_gossip_prunes_sent_total", "Tree links pruned (a neighbour asked to stop pushing an origin's writes).", func() uint64 { return st().Prunes.Load() })
+	gossipCounter("shoal_gossip_grafts_sent_total", "Writes heard announced, not received in time and asked for (tree repairs).", func() uint64 { return st().Grafts.Load() })
+	gossipCounter("shoal_antientropy_exchanges_total", "Anti-entropy exchanges this agent started because a peer served another catalog.", func() uint64 { return st().Exchanges.Load() })
+	gossipCounter("shoal_antientropy_entries_sent_total", "Catalog entries sent in deltas to peers that lacked them.", func() uint64 { return st().DeltaEntriesSent.Load() })
+	gossipCounter("shoal_antientropy_entries_received_total", "Catalog entries received in deltas.", func() uint64 { return st().DeltaEntriesReceived.Load() })
+	gossipCounter("shoal_antientropy_sends_dropped_total", "Delta transfers dropped because the send queue was full (the next exchange asks again).", func() uint64 { return st().SendDropped.Load() })
 	gossipCounter("shoal_gossip_messages_malformed_total", "Received gossip messages or push/pull states refused as malformed.", func() uint64 { return st().Malformed.Load() })
+	gossipCounter("shoal_gossip_messages_unknown_sender_total", "Messages dropped because their sender is not a member.", func() uint64 { return st().UnknownSender.Load() })
+	gossipCounter("shoal_gossip_records_skipped_total", "Message records of types this version does not know (from agents of a later version), skipped.", func() uint64 { return st().SkippedRecords.Load() })
+	gossipCounter("shoal_gossip_leaves_refuted_total", "Leaves announced in this agent's name that it did not make, refuted.", func() uint64 { return st().LeavesRefuted.Load() })
 	gossipCounter("shoal_gossip_bytes_sent_total", "Bytes of Shoal messages and push/pull state handed to memberlist.", func() uint64 { return st().BytesOut.Load() })
 	gossipCounter("shoal_gossip_bytes_received_total", "Bytes of Shoal messages and push/pull state received.", func() uint64 { return st().BytesIn.Load() })
+	refused := func(name, help string, v func(catalog.Stats) uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			var st catalog.Stats
+			a.Read(func(c *catalog.Catalog) { st = c.Stats() })
+			return float64(v(st))
+		}))
+	}
+	refused("shoal_catalog_refused_future_epoch_total", "Epochs refused for being further ahead of this agent's clock than epoch_max_skew.", func(s catalog.Stats) uint64 { return s.FutureEpoch })
+	refused("shoal_catalog_refused_unknown_origin_total", "Entries refused because their node is not a member.", func(s catalog.Stats) uint64 { return s.UnknownOrigin })
+	refused("shoal_catalog_refused_unannounced_epoch_total", "Entries refused because their node announces another epoch.", func(s catalog.Stats) uint64 { return s.AheadOfMember })
+	refused("shoal_catalog_refused_below_watermark_total", "Old copies of deleted and reaped entries refused.", func(s catalog.Stats) uint64 { return s.BelowWatermark })
 	return m
 }
 

@@ -64,9 +64,18 @@ func TestPrometheusMetrics(t *testing.T) {
 				return fmt.Errorf("%s = %v, want %v", k, m[k], v)
 			}
 		}
-		for _, k := range []string{"shoal_gossip_updates_received_total", "shoal_gossip_bytes_received_total", "shoal_gossip_bytes_sent_total", "go_goroutines"} {
+		for _, k := range []string{"shoal_gossip_bytes_received_total", "shoal_gossip_bytes_sent_total", "go_goroutines"} {
 			if m[k] <= 0 {
 				return fmt.Errorf("%s = %v, want > 0", k, m[k])
+			}
+		}
+		// node-2's registration came along its tree, or in a delta.
+		if got := m["shoal_gossip_received_total"] + m["shoal_antientropy_entries_received_total"]; got <= 0 {
+			return fmt.Errorf("no write received by tree or delta")
+		}
+		for _, k := range []string{"shoal_catalog_refused_future_epoch_total", "shoal_catalog_refused_below_watermark_total", "shoal_gossip_duplicates_total"} {
+			if _, ok := m[k]; !ok {
+				return fmt.Errorf("%s not exported", k)
 			}
 		}
 		return nil

@@ -20,8 +20,8 @@ func (c *Config) validateNodeMeta() error {
 		return err
 	}
 	b := gossip.EncodeMeta(gossip.NodeMeta{
-		Protocol: gossip.ProtocolVersion, Epoch: math.MaxUint64, // the longest epoch
-		Datacenter: c.Datacenter, Version: Version, User: c.NodeMeta, Digest: math.MaxUint64,
+		Protocol: math.MaxUint8, MinProtocol: 1, Epoch: math.MaxUint64, // the longest epoch
+		Datacenter: c.Datacenter, Version: Version, User: c.NodeMeta, Gen: math.MaxUint64,
 	})
 	if len(b) > memberlist.MetaMaxSize {
 		return fmt.Errorf("node_meta: %d pairs take %d bytes with the agent's own node metadata; memberlist carries %d: shorten or drop some",

@@ -55,10 +55,10 @@ func TestNodeMetaSizeLimitIsExact(t *testing.T) {
 	c := DevConfig()
 	c.NodeName, c.Datacenter = "node-a", "dc1"
 	size := func(m map[string]string) int {
-		// The longest epoch, and room for the catalog digest the agent
-		// announces.
-		return len(gossip.EncodeMeta(gossip.NodeMeta{Protocol: gossip.ProtocolVersion, Epoch: 1<<64 - 1,
-			Datacenter: c.Datacenter, Version: Version, User: m, Digest: 1<<64 - 1}))
+		// The longest epoch and refutation generation, and a protocol
+		// range.
+		return len(gossip.EncodeMeta(gossip.NodeMeta{Protocol: 255, MinProtocol: 1, Epoch: 1<<64 - 1,
+			Datacenter: c.Datacenter, Version: Version, User: m, Gen: 1<<64 - 1}))
 	}
 	m := map[string]string{"a": ""}
 	for size(m) < memberlist.MetaMaxSize {

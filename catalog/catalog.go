@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"math"
 	"sort"
 	"time"
 )
@@ -33,7 +34,8 @@ const (
 // Entry is one versioned write of an origin: a service instance or a
 // check's state, or a tombstone (Deleted) recording that the instance or
 // check with that ID is gone. Services and checks have separate ID spaces;
-// both count in the origin's one version sequence.
+// both count in the origin's one version sequence, which has no gaps: the
+// origin's n-th write has counter n.
 type Entry struct {
 	Origin  string
 	Version Version
@@ -41,6 +43,11 @@ type Entry struct {
 	Kind    Kind
 	Service Service // KindService; a tombstone carries only ID and Name
 	Check   Check   // KindCheck; a tombstone carries only ID and ServiceID
+	// Ext is what a later protocol version added to the entry, as the
+	// wire carried it. The catalog keeps it, hashes it and hands it back
+	// with the entry, so that agents of different versions hold, pass on
+	// and agree on the same write.
+	Ext string
 }
 
 // ID is the ID of the service or check the entry is about.
@@ -64,32 +71,20 @@ func (e Entry) tombstone(v Version) Entry {
 	return t
 }
 
-// OriginState is what a snapshot says of one origin: the epoch it is in and
-// the highest counter the sender has seen in that epoch.
-type OriginState struct {
-	Name    string
-	Epoch   uint64
-	Counter uint64
-}
-
-// Snapshot is a full copy of a catalog's entries, tombstones included, as
-// sent on push/pull. From names the sending node: its own section is
-// complete, so entries of it that the receiver holds and the snapshot lacks
-// are gone (their tombstones were reaped).
-type Snapshot struct {
-	From    string
-	Origins []OriginState
-	Entries []Entry
-}
-
-// Changes is what a merge did.
+// Changes is what a write, an entry or a delta did.
 type Changes struct {
 	// Accepted are remote entries that were newer than what the catalog
-	// held and are now stored; the gossip layer re-broadcasts them.
+	// held and are now stored: news to pass on.
 	Accepted []Entry
 	// Local are this agent's own entries, re-stamped because the cluster
-	// knew this node name under a later epoch; they must be broadcast.
+	// knew this node name at a later version; they must be broadcast.
 	Local []Entry
+	// Fresh is set by Apply when the entry's (origin, epoch, counter) had
+	// not been seen before, whether or not a newer write of the same ID
+	// made it obsolete: a relay passes fresh entries on. Dup is set when it
+	// had: the copy came by a second path. An entry that is neither (of
+	// another run, or of a node that is not a member) was refused.
+	Fresh, Dup bool
 }
 
 // Empty reports whether nothing changed.
@@ -112,23 +107,54 @@ func (k entryKey) less(l entryKey) bool {
 
 type record struct {
 	Entry
+	hash        uint64 // entryHash(Entry), for the origin's content hash
 	createIndex uint64
 	modifyIndex uint64
 	changed     time.Time // local time of the last change; tombstones age from it
+	// unconfirmed marks an entry held when a full resend of its origin
+	// began and not sent again since: if the resend completes without it,
+	// the sender no longer has it and neither does anyone current.
+	unconfirmed bool
 }
 
+// span is a run of counters lo…hi, both included.
+type span struct{ lo, hi uint64 }
+
+// maxSpans bounds the runs of counters an origin remembers above its
+// contiguous prefix. Forgetting the highest runs costs nothing but
+// duplicates: those writes look new again if they come back.
+const maxSpans = 256
+
 type origin struct {
-	epoch   uint64
-	counter uint64 // highest counter seen in epoch; never decreases
-	entries map[entryKey]*record
+	epoch uint64
+	// known is the counter up to which every write of epoch is reflected
+	// here: held, or made obsolete by a later write of the same ID that
+	// is held. A peer behind it needs only the entries above it.
+	known uint64
+	// seen are the runs of counters above known+1 that arrived out of
+	// order, sorted and disjoint.
+	seen []span
+	// counter is the highest counter held or seen in epoch (for the local
+	// origin: the last it wrote).
+	counter uint64
+	// watermark is the highest counter of a tombstone reaped here or at
+	// a peer this catalog caught up from. Every write at or below it is
+	// reflected, so an entry at or below it whose ID is not held is an
+	// old copy of something deleted long ago, and is refused.
+	watermark uint64
+	hash      uint64    // XOR of the hashes of the live entries
+	sum       uint64    // this origin's share of the catalog's summary
+	changed   time.Time // local time of the last write stored
+	// resync is the counter a full resend under way must reach before it
+	// completes (0: none); resyncW the highest watermark it announced;
+	// resynced the counters its chunks have covered.
+	resync   uint64
+	resyncW  uint64
+	resynced []span
+	entries  map[entryKey]*record
 	// checks indexes the live check records by service ID ("" for node
 	// checks) and check ID.
 	checks map[string]map[string]*record
-	// reaped is when Reap dropped the entries of this gone node, zero
-	// otherwise. For another nodeTTL the origin refuses copies of its
-	// epoch that peers which have not reaped yet still push, or they would
-	// bounce between peers forever, each reaping them in turn.
-	reaped time.Time
 }
 
 // Catalog holds every origin's entries and the liveness of every node.
@@ -139,7 +165,39 @@ type Catalog struct {
 	byName  map[string]map[key]*record // live entries by service name
 	index   uint64
 	names   map[string]uint64 // service name → index of its last visible change
+	// namesFloor is the ServiceIndex of a name the catalog holds no index
+	// for: the highest index of a name it forgot, so that a name's index
+	// never goes back and unrelated changes never move it.
+	namesFloor uint64
+	summary    uint64 // XOR of the served origins' sums
+	maxSkew    time.Duration
+	stats      Stats
 }
+
+// Stats counts what the catalog refused, for metrics. Each is a number
+// of entries, deltas or node records.
+type Stats struct {
+	// FutureEpoch: epochs further ahead of this agent's clock than the
+	// allowed skew (see SetMaxEpochSkew).
+	FutureEpoch uint64
+	// UnknownOrigin: entries of nodes the catalog does not know as
+	// members (never joined, or reaped).
+	UnknownOrigin uint64
+	// AheadOfMember: entries of an epoch later than the one the node
+	// announces in its membership.
+	AheadOfMember uint64
+	// BelowWatermark: entries at or below their origin's watermark for an
+	// ID the catalog no longer holds: copies of writes deleted and reaped.
+	BelowWatermark uint64
+}
+
+// DefaultMaxEpochSkew is how far ahead of this agent's clock an epoch may
+// be. Epochs are nanoseconds since 1970 at an agent's start, and a uint64
+// of them runs out in 2554: the bound keeps a forged or broken epoch from
+// getting near that, so that no takeover can wrap. It is wide so that an
+// agent whose clock is wrong by years still works; a forged epoch within
+// it costs its victim only a takeover.
+const DefaultMaxEpochSkew = 20 * 365 * 24 * time.Hour
 
 // New returns an empty catalog for the agent named local, started in the
 // given epoch (any value larger than the epochs of its previous runs; the
@@ -152,10 +210,19 @@ func New(local string, epoch uint64) *Catalog {
 		byName:  make(map[string]map[key]*record),
 		names:   make(map[string]uint64),
 		index:   1,
+		maxSkew: DefaultMaxEpochSkew,
 	}
 	c.origins[local] = newOrigin(epoch)
+	c.resum(local)
 	return c
 }
+
+// SetMaxEpochSkew sets how far ahead of the clock passed in (now) an
+// epoch may be before it is refused.
+func (c *Catalog) SetMaxEpochSkew(d time.Duration) { c.maxSkew = d }
+
+// Stats returns what the catalog refused so far.
+func (c *Catalog) Stats() Stats { return c.stats }
 
 // LocalName is the node name of this agent.
 func (c *Catalog) LocalName() string { return c.local }
@@ -169,22 +236,23 @@ func (c *Catalog) LocalEpoch() uint64 { return c.origins[c.local].epoch }
 func (c *Catalog) Index() uint64 { return c.index }
 
 // ServiceIndex is the index of the last change visible in the named
-// service's instances (or the catalog index for a name never seen, which is
-// never smaller).
+// service's instances. It never goes back and moves only when they
+// change (or, for a name the catalog holds nothing of, when Reap forgets
+// another name).
 func (c *Catalog) ServiceIndex(name string) uint64 {
 	if i, ok := c.names[name]; ok {
 		return i
 	}
-	return c.index
+	return c.namesFloor
 }
 
-func (c *Catalog) getOrigin(name string) *origin {
-	o := c.origins[name]
-	if o == nil {
-		o = newOrigin(0)
-		c.origins[name] = o
+// future reports whether an epoch is further ahead of now than allowed.
+func (c *Catalog) future(epoch uint64, now time.Time) bool {
+	limit := uint64(max(now.UnixNano(), 0)) + uint64(c.maxSkew)
+	if limit < uint64(c.maxSkew) { // overflow: nothing is too far
+		return false
 	}
-	return o
+	return epoch > limit
 }
 
 func newOrigin(epoch uint64) *origin {
@@ -210,12 +278,14 @@ func (o *origin) namesOf(c Check) []string {
 	return names
 }
 
-// index adds or drops a live record in the by-name or by-service indexes
-// and returns the service names whose view it touches.
+// indexRecord adds or drops a live record in the by-name or by-service
+// indexes and the origin's content hash, and returns the service names
+// whose view it touches.
 func (c *Catalog) indexRecord(o *origin, r *record, add bool) []string {
 	if r.Deleted {
 		return nil
 	}
+	o.hash ^= r.hash
 	if r.Kind == KindCheck {
 		m := o.checks[r.Check.ServiceID]
 		if add {
@@ -267,17 +337,18 @@ func (c *Catalog) visible(node string) bool {
 	return n != nil && (n.Status == StatusAlive || n.Status == StatusSuspect)
 }
 
-// store puts r in place of whatever the origin held under its ID.
+// store puts e in place of whatever the origin held under its ID.
 func (c *Catalog) store(o *origin, e Entry, now time.Time) *record {
 	k := e.key()
 	old := o.entries[k]
-	r := &record{Entry: e, changed: now}
+	r := &record{Entry: e, hash: entryHash(e), changed: now}
 	var touched []string
 	if old != nil {
 		r.createIndex = old.createIndex
 		touched = append(touched, c.indexRecord(o, old, false)...)
 	}
 	o.entries[k] = r
+	o.changed = now
 	touched = append(touched, c.indexRecord(o, r, true)...)
 	if e.Version.Counter > o.counter {
 		o.counter = e.Version.Counter
@@ -293,7 +364,8 @@ func (c *Catalog) store(o *origin, e Entry, now time.Time) *record {
 	return r
 }
 
-// remove drops a record without leaving a tombstone (epoch change, reaping).
+// remove drops a record without leaving a tombstone (epoch change, reaping,
+// a completed resend) and returns the service names whose view it touches.
 func (c *Catalog) remove(o *origin, r *record) (touched []string) {
 	delete(o.entries, r.key())
 	names := c.indexRecord(o, r, false)
@@ -303,21 +375,21 @@ func (c *Catalog) remove(o *origin, r *record) (touched []string) {
 	return names
 }
 
-// advanceEpoch moves a remote origin to a later epoch: everything it wrote
-// before is from a previous run and is dropped.
-func (c *Catalog) advanceEpoch(name string, o *origin, epoch uint64) {
-	if epoch <= o.epoch {
+// setEpoch moves a remote origin to the epoch its node announces: what it
+// wrote in any other run is gone.
+func (c *Catalog) setEpoch(name string, o *origin, epoch uint64) {
+	if epoch == o.epoch {
 		return
 	}
-	o.reaped = time.Time{} // a new run of a reaped node
 	var touched []string
 	for _, r := range o.entries {
 		touched = append(touched, c.remove(o, r)...)
 	}
-	o.epoch, o.counter = epoch, 0
+	*o = origin{epoch: epoch, entries: o.entries, checks: o.checks, sum: o.sum}
 	if len(touched) > 0 {
 		c.bump(touched...)
 	}
+	c.resum(name)
 }
 
 // Put registers or replaces one of this agent's own services and returns
@@ -332,9 +404,24 @@ func (c *Catalog) Put(s Service, now time.Time) (e Entry, changed bool, err erro
 	if r := o.entries[entryKey{KindService, s.ID}]; r != nil && !r.Deleted && equalService(r.Service, s) {
 		return r.Entry, false, nil
 	}
-	e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Service: s}
-	c.store(o, e, now)
+	e = Entry{Origin: c.local, Version: c.nextLocal(), Service: s}
+	c.writeLocal(e, now)
 	return e, true, nil
+}
+
+// nextLocal is the version of the agent's next write.
+func (c *Catalog) nextLocal() Version {
+	o := c.origins[c.local]
+	return Version{o.epoch, o.counter + 1}
+}
+
+// writeLocal stores one of the agent's own writes: its counters have no
+// gaps, so known follows counter.
+func (c *Catalog) writeLocal(e Entry, now time.Time) {
+	o := c.origins[c.local]
+	c.store(o, e, now)
+	o.known = o.counter
+	c.resum(c.local)
 }
 
 // PutCheck records the state of one of this agent's own checks and
@@ -349,8 +436,8 @@ func (c *Catalog) PutCheck(ck Check, now time.Time) (e Entry, changed bool, err 
 	if r := o.entries[entryKey{KindCheck, ck.ID}]; r != nil && !r.Deleted && r.Check == ck {
 		return r.Entry, false, nil
 	}
-	e = Entry{Origin: c.local, Version: Version{o.epoch, o.counter + 1}, Kind: KindCheck, Check: ck}
-	c.store(o, e, now)
+	e = Entry{Origin: c.local, Version: c.nextLocal(), Kind: KindCheck, Check: ck}
+	c.writeLocal(e, now)
 	return e, true, nil
 }
 
@@ -366,8 +453,8 @@ func (c *Catalog) deleteLocal(k entryKey, now time.Time) (e Entry, ok bool) {
 	if r == nil || r.Deleted {
 		return Entry{}, false
 	}
-	e = r.Entry.tombstone(Version{o.epoch, o.counter + 1})
-	c.store(o, e, now)
+	e = r.Entry.tombstone(c.nextLocal())
+	c.writeLocal(e, now)
 	return e, true
 }
 
@@ -378,25 +465,87 @@ func (c *Catalog) Delete(id string, now time.Time) (e Entry, ok bool) {
 	return c.deleteLocal(entryKey{KindService, id}, now)
 }
 
-// Apply merges one entry received from another agent.
+// Apply merges one entry received from another agent (gossip). It
+// refuses, and counts, entries of nodes that are not members, of an epoch
+// later than the one the node announces, or below their origin's
+// watermark.
 func (c *Catalog) Apply(e Entry, now time.Time) Changes {
 	var ch Changes
-	c.apply(e, now, &ch)
+	if e.Origin == c.local {
+		o := c.origins[c.local]
+		seen := e.Version.Epoch == o.epoch && e.Version.Counter <= o.counter
+		ch.Fresh = c.own(e, now, &ch)
+		ch.Dup = !ch.Fresh && seen
+		return ch
+	}
+	o := c.admit(e.Origin, e.Version.Epoch)
+	if o == nil || e.Version.Epoch < o.epoch {
+		return ch
+	}
+	ch.Dup = o.covered(e.Version.Counter)
+	ch.Fresh = !ch.Dup
+	c.applyRemote(o, e, now, &ch)
+	o.cover(e.Version.Counter, e.Version.Counter)
+	c.resum(e.Origin)
 	return ch
 }
 
-func (c *Catalog) apply(e Entry, now time.Time, ch *Changes) {
-	if e.Origin == c.local {
-		c.own(e, now, ch)
+// admit returns the origin an entry or delta of the given remote node
+// and epoch goes to; nil if it must be refused. Only the run a node
+// announces in its membership is taken, so nothing but the node's own
+// agent (through memberlist) can move a node to a new run: not an
+// imposter's or a forger's gossip, not an old run's entries still
+// circulating.
+func (c *Catalog) admit(name string, epoch uint64) *origin {
+	n := c.nodes[name]
+	switch {
+	case n == nil:
+		c.stats.UnknownOrigin++
+		return nil
+	case epoch > n.Epoch:
+		c.stats.AheadOfMember++
+		return nil
+	case epoch < n.Epoch:
+		return nil // an earlier run's
+	}
+	o := c.getOrigin(name)
+	c.setEpoch(name, o, epoch)
+	return o
+}
+
+func (c *Catalog) getOrigin(name string) *origin {
+	o := c.origins[name]
+	if o == nil {
+		o = newOrigin(0)
+		c.origins[name] = o
+	}
+	return o
+}
+
+// applyRemote stores a remote entry of o's epoch if it is newer than what
+// o holds under its ID. Two different writes at one version (two runs of
+// one node that ended in one epoch) are ordered by their hashes, so that
+// every agent keeps the same one.
+func (c *Catalog) applyRemote(o *origin, e Entry, now time.Time, ch *Changes) {
+	r := o.entries[e.key()]
+	if r == nil && e.Version.Counter <= o.watermark {
+		c.stats.BelowWatermark++
 		return
 	}
-	o := c.getOrigin(e.Origin)
-	if e.Version.Epoch < o.epoch || e.Version.Epoch == o.epoch && !o.reaped.IsZero() {
-		return
-	}
-	c.advanceEpoch(e.Origin, o, e.Version.Epoch)
-	if r := o.entries[e.key()]; r != nil && !r.Version.Less(e.Version) {
-		return
+	if r != nil {
+		if e.Version.Less(r.Version) {
+			return
+		}
+		if e.Version == r.Version {
+			if equalEntry(r.Entry, e) {
+				r.unconfirmed = false
+				return
+			}
+			if entryHash(e) < r.hash {
+				r.unconfirmed = false
+				return
+			}
+		}
 	}
 	e.Service = e.Service.Clone()
 	c.store(o, e, now)
@@ -404,40 +553,41 @@ func (c *Catalog) apply(e Entry, now time.Time, ch *Changes) {
 }
 
 // own handles an entry of this agent's own name that came back from the
-// cluster. Only the agent writes its entries, so whatever the cluster
-// holds of its current epoch must be what it holds itself.
-func (c *Catalog) own(e Entry, now time.Time, ch *Changes) {
+// cluster, and reports whether it was news. Only the agent writes its
+// entries, so whatever the cluster holds of its current epoch must be
+// what it holds itself.
+func (c *Catalog) own(e Entry, now time.Time, ch *Changes) bool {
 	o := c.origins[c.local]
 	v := e.Version
 	if v.Epoch != o.epoch || v.Counter > o.counter {
-		c.takeOver(v, now, ch)
-		return
+		return c.takeOver(v, now, ch)
 	}
 	// A counter of this epoch the agent has used: its own write coming
 	// back, or the write of another run of this name that moved to the same
 	// epoch (two runs can take over from the same earlier epoch), or an old
-	// copy of a service deleted and reaped here. The last two must lose
-	// everywhere, so the agent writes its own state over them. This relies
-	// on the gossip codec carrying a service unchanged, as it does.
+	// copy of a service deleted and reaped here. The second must lose
+	// everywhere, so the agent writes its own state over it.
 	r := o.entries[e.key()]
 	switch {
 	case r != nil && v.Less(r.Version):
-		return // its own later write wins already
+		return false // its own later write wins already
 	case r != nil && v == r.Version && equalEntry(r.Entry, e):
-		return // an echo
+		return false // an echo
+	case r == nil && v.Counter <= o.watermark:
+		c.stats.BelowWatermark++
+		return false // deleted and reaped here; every current copy agrees
 	case r != nil:
 		e = r.Entry
-		e.Version = Version{o.epoch, o.counter + 1}
+		e.Version = c.nextLocal()
 	case !e.Deleted:
-		e = e.tombstone(Version{o.epoch, o.counter + 1})
+		e = e.tombstone(c.nextLocal())
 	default:
-		// A tombstone of a service it does not hold: gone either way. It
-		// may be its own, reaped here, so answering it could go on for
-		// ever; another run's is reaped after the TTL.
-		return
+		// A tombstone of something it does not hold: gone either way.
+		return false
 	}
-	c.store(o, e, now)
+	c.writeLocal(e, now)
 	ch.Local = append(ch.Local, e)
+	return true
 }
 
 // takeOver handles news of this agent's own name at a version it never
@@ -445,13 +595,18 @@ func (c *Catalog) own(e Entry, now time.Time, ch *Changes) {
 // run of this node (whose clock was ahead, or that moved to the same epoch)
 // still remembered by the cluster. The agent moves past that epoch and
 // re-stamps its live services so they win everywhere. Versions at or
-// below its own change nothing here.
-func (c *Catalog) takeOver(v Version, now time.Time, ch *Changes) {
+// below its own change nothing here, and nor does an epoch too far in the
+// future (a forged one: taking it would bring the epoch near wrapping).
+func (c *Catalog) takeOver(v Version, now time.Time, ch *Changes) bool {
 	o := c.origins[c.local]
 	if v.Epoch < o.epoch || v.Epoch == o.epoch && v.Counter <= o.counter {
-		return
+		return false
 	}
-	o.epoch, o.counter = v.Epoch+1, 0
+	if v.Epoch == math.MaxUint64 || c.future(v.Epoch+1, now) {
+		c.stats.FutureEpoch++
+		return false
+	}
+	o.epoch, o.counter, o.known, o.watermark = v.Epoch+1, 0, 0, 0
 	for _, k := range sortedKeys(o) {
 		r := o.entries[k]
 		if r.Deleted {
@@ -464,90 +619,30 @@ func (c *Catalog) takeOver(v Version, now time.Time, ch *Changes) {
 		c.store(o, e, now)
 		ch.Local = append(ch.Local, e)
 	}
-}
-
-// Merge folds in a snapshot from another agent (push/pull).
-func (c *Catalog) Merge(s Snapshot, now time.Time) Changes {
-	var ch Changes
-	for _, os := range s.Origins {
-		if os.Name == c.local {
-			c.takeOver(Version{os.Epoch, os.Counter}, now, &ch)
-			continue
-		}
-		c.advanceEpoch(os.Name, c.getOrigin(os.Name), os.Epoch)
-	}
-	for _, e := range s.Entries {
-		c.apply(e, now, &ch)
-	}
-	c.sweep(s, now, &ch)
-	return ch
-}
-
-// sweep applies the sender's authority over its own entries: any entry of
-// the sender's current epoch that the receiver holds as live, at or below
-// the sender's counter, and that the sender no longer lists, was deleted
-// and its tombstone reaped. Without this an old copy could outlive its
-// tombstone on a node that was away longer than the tombstone TTL.
-func (c *Catalog) sweep(s Snapshot, now time.Time, ch *Changes) {
-	if s.From == "" || s.From == c.local {
-		return
-	}
-	var st *OriginState
-	for i := range s.Origins {
-		if s.Origins[i].Name == s.From {
-			st = &s.Origins[i]
-		}
-	}
-	o := c.origins[s.From]
-	if st == nil || o == nil || o.epoch != st.Epoch {
-		return
-	}
-	listed := make(map[entryKey]bool)
-	for _, e := range s.Entries {
-		if e.Origin == s.From {
-			listed[e.key()] = true
-		}
-	}
-	for _, k := range sortedKeys(o) {
-		r := o.entries[k]
-		if r.Deleted || listed[k] || r.Version.Counter > st.Counter {
-			continue
-		}
-		e := r.Entry.tombstone(Version{st.Epoch, st.Counter})
-		if r.Version.Counter == st.Counter {
-			// Cannot happen for an honest sender (its counter names the
-			// write it lists); keep the live copy rather than tie.
-			continue
-		}
-		c.store(o, e, now)
-		ch.Accepted = append(ch.Accepted, e)
-	}
-}
-
-// Snapshot copies every entry, tombstones included, and the state of every
-// origin, in a deterministic order.
-func (c *Catalog) Snapshot() Snapshot {
-	s := Snapshot{From: c.local}
-	names := make([]string, 0, len(c.origins))
-	for n := range c.origins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		o := c.origins[n]
-		if !o.reaped.IsZero() {
-			continue // a gone node, forgotten but for its epoch
-		}
-		s.Origins = append(s.Origins, OriginState{Name: n, Epoch: o.epoch, Counter: o.counter})
-		s.Entries = append(s.Entries, sortedEntries(o)...)
-	}
-	return s
+	o.known = o.counter
+	c.resum(c.local)
+	return true
 }
 
 // LocalEntries lists this agent's own entries, tombstones included, sorted
 // by ID.
 func (c *Catalog) LocalEntries() []Entry {
 	return sortedEntries(c.origins[c.local])
+}
+
+// Entries lists every stored entry, tombstones included, sorted by origin
+// and ID. It is the catalog's whole merge state, for tests and debugging.
+func (c *Catalog) Entries() []Entry {
+	names := make([]string, 0, len(c.origins))
+	for n := range c.origins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Entry
+	for _, n := range names {
+		out = append(out, sortedEntries(c.origins[n])...)
+	}
+	return out
 }
 
 // sortedKeys lists the origin's entry keys, services first, each kind by
@@ -573,34 +668,39 @@ func sortedEntries(o *origin) []Entry {
 // Reap forgets tombstones older than tombstoneTTL and everything of nodes
 // that have been dead, left or unknown for longer than nodeTTL (the node
 // leaves Nodes, which moves the index; it changes nothing else a reader
-// sees). It returns how many entries it dropped.
+// sees), and the indexes of service names that have no instances left.
+// A reaped tombstone raises its origin's watermark, so that no old copy of
+// what it deleted can come back. It returns how many entries it dropped.
 func (c *Catalog) Reap(now time.Time, tombstoneTTL, nodeTTL time.Duration) int {
 	dropped, forgot := 0, false
 	for name, o := range c.origins {
 		if name != c.local && c.gone(name, o, now, nodeTTL) {
-			had := len(o.entries) > 0
 			for _, r := range o.entries {
 				c.remove(o, r)
 				dropped++
 			}
-			_, known := c.nodes[name]
-			if known {
+			if _, known := c.nodes[name]; known {
 				delete(c.nodes, name)
 				forgot = true
 			}
-			switch {
-			case o.reaped.IsZero() && (had || known):
-				o.reaped = now
-			case o.reaped.IsZero() || now.Sub(o.reaped) > nodeTTL:
-				delete(c.origins, name)
-			}
+			c.summary ^= o.sum
+			delete(c.origins, name)
 			continue
 		}
 		for _, r := range o.entries {
-			if r.Deleted && now.Sub(r.changed) > tombstoneTTL {
+			// A tombstone above known may stand for writes this catalog
+			// has not seen yet; it stays until they arrive.
+			if r.Deleted && now.Sub(r.changed) > tombstoneTTL && r.Version.Counter <= o.known {
 				c.remove(o, r)
+				o.watermark = max(o.watermark, r.Version.Counter)
 				dropped++
 			}
+		}
+	}
+	for name, i := range c.names {
+		if len(c.byName[name]) == 0 {
+			delete(c.names, name)
+			c.namesFloor = max(c.namesFloor, i)
 		}
 	}
 	if forgot {
@@ -631,7 +731,7 @@ func (c *Catalog) allOlder(o *origin, now time.Time, d time.Duration) bool {
 // equalEntry reports whether two entries hold the same write (versions
 // aside).
 func equalEntry(a, b Entry) bool {
-	if a.Deleted != b.Deleted || a.Kind != b.Kind {
+	if a.Deleted != b.Deleted || a.Kind != b.Kind || a.Ext != b.Ext {
 		return false
 	}
 	if a.Kind == KindCheck {

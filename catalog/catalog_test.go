@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -58,11 +60,27 @@ func applyAll(t testing.TB, c *Catalog, now time.Time, es ...Entry) Changes {
 	return all
 }
 
-func merge(t testing.TB, c *Catalog, s Snapshot, now time.Time) Changes {
+// syncFrom runs one anti-entropy exchange in one direction: dst's digest
+// goes to src, which answers with the deltas dst lacks (in chunks of at
+// most budget bytes, delivered in order).
+func syncFrom(t testing.TB, dst, src *Catalog, now time.Time) Changes {
 	t.Helper()
-	ch := c.Merge(s, now)
-	checkConsistency(t, c)
-	return ch
+	return syncChunks(t, dst, src, now, 64<<10)
+}
+
+func syncChunks(t testing.TB, dst, src *Catalog, now time.Time, budget int) Changes {
+	t.Helper()
+	send, _, _ := src.Plan(dst.Digest(), now)
+	var all Changes
+	for _, w := range send {
+		for _, d := range src.Deltas(w, budget) {
+			ch := dst.ApplyDelta(d, now)
+			checkConsistency(t, dst)
+			all.Accepted = append(all.Accepted, ch.Accepted...)
+			all.Local = append(all.Local, ch.Local...)
+		}
+	}
+	return all
 }
 
 // ids lists "node/id" of the instances of a service.
@@ -83,14 +101,15 @@ func wantIDs(t testing.TB, c *Catalog, name string, want ...string) {
 
 // checkConsistency checks the catalog's internal indexes against its
 // entries: byName holds exactly the live entries of all origins, every
-// remote entry is of its origin's current epoch, counters and indexes are
-// within bounds.
+// remote entry is of its origin's current epoch, counters, spans, hashes,
+// the summary and indexes are within bounds and agree with the entries.
 func checkConsistency(t testing.TB, c *Catalog) {
 	t.Helper()
 	if c.origins[c.local] == nil {
 		t.Fatalf("%s: no local origin", c.local)
 	}
 	live := 0
+	var summary uint64
 	for name, o := range c.origins {
 		inChecks := 0
 		for sid, m := range o.checks {
@@ -104,13 +123,39 @@ func checkConsistency(t testing.TB, c *Catalog) {
 				}
 			}
 		}
+		var hash uint64
 		for k, r := range o.entries {
 			if k.kind == KindCheck && !r.Deleted {
 				inChecks--
 			}
+			if r.hash != entryHash(r.Entry) {
+				t.Fatalf("%s: entry %s/%s has a stale hash", c.local, name, k.id)
+			}
+			if !r.Deleted {
+				hash ^= r.hash
+			}
+		}
+		if hash != o.hash {
+			t.Fatalf("%s: origin %q content hash %x, entries hash to %x", c.local, name, o.hash, hash)
 		}
 		if inChecks != 0 {
 			t.Fatalf("%s: origin %q check index off by %d", c.local, name, inChecks)
+		}
+		if o.known > o.counter || o.watermark > o.known {
+			t.Fatalf("%s: origin %q known %d, counter %d, watermark %d", c.local, name, o.known, o.counter, o.watermark)
+		}
+		if name == c.local && o.known != o.counter {
+			t.Fatalf("%s: local known %d behind counter %d", c.local, o.known, o.counter)
+		}
+		prev := o.known + 1
+		for _, sp := range o.seen {
+			if sp.lo <= prev || sp.hi < sp.lo || sp.hi > o.counter {
+				t.Fatalf("%s: origin %q spans %v above known %d (counter %d)", c.local, name, o.seen, o.known, o.counter)
+			}
+			prev = sp.hi + 1
+		}
+		if c.visible(name) && (o.known > 0 || len(o.entries) > 0) {
+			summary ^= SummaryOf(OriginDigest{Origin: name, Epoch: o.epoch, Known: o.known, Hash: o.hash})
 		}
 		for k, r := range o.entries {
 			id := k.id
@@ -135,6 +180,9 @@ func checkConsistency(t testing.TB, c *Catalog) {
 			}
 		}
 	}
+	if summary != c.summary {
+		t.Fatalf("%s: summary %x, origins sum to %x", c.local, c.summary, summary)
+	}
 	inIndex := 0
 	for sname, m := range c.byName {
 		if len(m) == 0 {
@@ -155,6 +203,9 @@ func checkConsistency(t testing.TB, c *Catalog) {
 		if i > c.index {
 			t.Fatalf("%s: ServiceIndex(%q) = %d above Index %d", c.local, sname, i, c.index)
 		}
+	}
+	if c.namesFloor > c.index {
+		t.Fatalf("%s: names floor %d above Index %d", c.local, c.namesFloor, c.index)
 	}
 	for name, n := range c.nodes {
 		if n.Name != name || n.CreateIndex > n.ModifyIndex || n.ModifyIndex > c.index || n.CreateIndex == 0 {
@@ -322,13 +373,14 @@ func TestApply(t *testing.T) {
 	a, r := New("a", 5), New("r", 1)
 	setNode(r, "a", StatusAlive, 5, t0)
 	e1 := mustPut(t, a, svc("web", "web"), t0)
-	ch := applyAll(t, r, t0, e1)
-	if len(ch.Accepted) != 1 || !reflect.DeepEqual(ch.Accepted[0], e1) || len(ch.Local) != 0 {
+	ch := r.Apply(e1, t0)
+	checkConsistency(t, r)
+	if len(ch.Accepted) != 1 || !reflect.DeepEqual(ch.Accepted[0], e1) || len(ch.Local) != 0 || !ch.Fresh {
 		t.Errorf("Apply = %+v", ch)
 	}
 	wantIDs(t, r, "web", "a/web")
-	if ch := applyAll(t, r, t0, e1); !ch.Empty() {
-		t.Errorf("duplicate Apply = %+v, want nothing", ch)
+	if ch := r.Apply(e1, t0); !ch.Empty() || ch.Fresh {
+		t.Errorf("duplicate Apply = %+v, want nothing and not fresh", ch)
 	}
 	e2 := mustPut(t, a, Service{ID: "web", Name: "web", Port: 9}, t0)
 	applyAll(t, r, t0, e2)
@@ -340,25 +392,105 @@ func TestApply(t *testing.T) {
 	}
 	// The catalog keeps its own copy of what it is given.
 	e3 := mustPut(t, a, svc("db", "db", "x"), t0)
-	applyAll(t, r, t0, e3)
-	e3.Service.Tags[0] = "changed"
+	given := e3
+	given.Service = e3.Service.Clone()
+	applyAll(t, r, t0, given)
+	given.Service.Tags[0] = "changed"
 	if in := r.Instances("db"); in[0].Service.Tags[0] != "x" {
 		t.Errorf("Apply shares the entry's tags: %+v", in[0].Service)
 	}
+	// A write made obsolete before it arrived is not stored, but it is
+	// still news to pass on: relays downstream count on every counter.
+	e4 := mustPut(t, a, svc("api", "api"), t0)
+	e5 := mustPut(t, a, Service{ID: "api", Name: "api", Port: 1}, t0)
+	applyAll(t, r, t0, e5)
+	if ch := r.Apply(e4, t0); !ch.Fresh || !ch.Empty() {
+		t.Errorf("Apply of an obsolete unseen write = %+v, want fresh and nothing stored", ch)
+	}
+	if _, known, _ := r.Known("a"); known != 5 {
+		t.Errorf("known = %d after counters 1-5, want 5", known)
+	}
 }
 
-// Invariant 3: a deregistered service stays gone.
+// Entries are taken only of members, and only of the run a member
+// announces: an imposter or a forger cannot move a node to a new epoch by
+// gossip alone.
+func TestApplyRefusesNonMembersAndUnannouncedEpochs(t *testing.T) {
+	r := New("r", 1)
+	a := New("a", 5)
+	web := mustPut(t, a, svc("web", "web"), t0)
+	if ch := r.Apply(web, t0); !ch.Empty() || ch.Fresh || r.Stats().UnknownOrigin != 1 {
+		t.Errorf("entry of a non-member: %+v, stats %+v", ch, r.Stats())
+	}
+	setNode(r, "a", StatusAlive, 4, t0)
+	if ch := r.Apply(web, t0); !ch.Empty() || r.Stats().AheadOfMember != 1 {
+		t.Errorf("entry of an epoch the member does not announce: %+v, stats %+v", ch, r.Stats())
+	}
+	setNode(r, "a", StatusAlive, 5, t0)
+	applyAll(t, r, t0, web)
+	wantIDs(t, r, "web", "a/web")
+	// An imposter's run (epoch 9) cannot drop the real node's services.
+	imp := New("a", 9)
+	applyAll(t, r, t0, mustPut(t, imp, svc("evil", "web"), t0))
+	if ch := syncFrom(t, r, imp, t0); !ch.Empty() {
+		t.Errorf("imposter's delta accepted: %+v", ch)
+	}
+	wantIDs(t, r, "web", "a/web")
+}
+
+// Invariant 8: epochs never wrap. An epoch far in the future (a forged
+// one) is refused in node metadata and never taken over from.
+func TestEpochsAreBounded(t *testing.T) {
+	r := New("r", 1)
+	setNode(r, "a", StatusAlive, 5, t0)
+	setNode(r, "a", StatusAlive, math.MaxUint64, t0)
+	if n, _ := r.Node("a"); n.Epoch != 5 || r.Stats().FutureEpoch != 1 {
+		t.Errorf("a far-future epoch in membership: node %+v, stats %+v", n, r.Stats())
+	}
+	checkConsistency(t, r)
+	// Within the skew it is taken (a clock years ahead still works).
+	ahead := uint64(t0.Add(5 * 365 * 24 * time.Hour).UnixNano())
+	setNode(r, "a", StatusAlive, ahead, t0)
+	if n, _ := r.Node("a"); n.Epoch != ahead {
+		t.Errorf("an epoch 5 years ahead refused: %+v", n)
+	}
+
+	// The victim of a forged entry of its own name at MaxUint64 keeps its
+	// epoch and its services.
+	v := New("v", uint64(t0.UnixNano()))
+	mustPut(t, v, svc("web", "web"), t0)
+	forged := Entry{Origin: "v", Version: Version{math.MaxUint64, 1}, Service: svc("x", "x")}
+	if ch := v.Apply(forged, t0); !ch.Empty() || v.LocalEpoch() != uint64(t0.UnixNano()) || v.Stats().FutureEpoch != 1 {
+		t.Errorf("forged own entry: %+v, epoch %d, stats %+v", ch, v.LocalEpoch(), v.Stats())
+	}
+	if _, _, ch := v.Plan([]OriginDigest{{Origin: "v", Epoch: math.MaxUint64 - 1, Known: 3}}, t0); !ch.Empty() || v.LocalEpoch() != uint64(t0.UnixNano()) {
+		t.Errorf("forged own digest: %+v, epoch %d", ch, v.LocalEpoch())
+	}
+	wantIDs(t, v, "web", "v/web")
+	// A later epoch within the skew is taken over from, and counting
+	// goes on from there.
+	later := uint64(t0.Add(time.Hour).UnixNano())
+	if ch := v.Apply(Entry{Origin: "v", Version: Version{later, 1}, Service: svc("x", "x")}, t0); len(ch.Local) != 1 || v.LocalEpoch() != later+1 {
+		t.Errorf("take-over from a later run: %+v, epoch %d", ch, v.LocalEpoch())
+	}
+	checkConsistency(t, v)
+}
+
+// Invariants 3 and 8: a deregistered service stays gone, however late an
+// old copy arrives: while its tombstone lives, by version; once the
+// tombstone is reaped, by the origin's watermark.
 func TestNoResurrection(t *testing.T) {
-	a, b, lag := New("a", 10), New("b", 20), New("lag", 30)
-	for _, c := range []*Catalog{a, b, lag} {
-		for _, n := range []string{"a", "b", "lag"} {
-			setNode(c, n, StatusAlive, 0, t0)
+	a := New("a", 10)
+	b, frozen := New("b", 20), New("frozen", 30)
+	for _, c := range []*Catalog{a, b, frozen} {
+		for _, n := range []*Catalog{a, b, frozen} {
+			setNode(c, n.LocalName(), StatusAlive, n.LocalEpoch(), t0)
 		}
 	}
 	web := mustPut(t, a, svc("web", "web"), t0)
-	applyAll(t, b, t0, web)
-	applyAll(t, lag, t0, web)
-	old := b.Snapshot() // taken before the deregistration
+	db := mustPut(t, a, svc("db", "db"), t0)
+	applyAll(t, b, t0, web, db)
+	applyAll(t, frozen, t0, web, db) // then its VM is suspended
 
 	now := t0.Add(time.Minute)
 	tomb := mustDelete(t, a, "web", now)
@@ -366,76 +498,60 @@ func TestNoResurrection(t *testing.T) {
 	wantIDs(t, b, "web")
 
 	// Old copies arriving later change nothing while the tombstone lives.
-	if ch := merge(t, b, old, now); !ch.Empty() {
-		t.Errorf("merging a snapshot from before the delete = %+v", ch)
-	}
-	if ch := merge(t, b, lag.Snapshot(), now); !ch.Empty() {
-		t.Errorf("merging the lagging node's snapshot = %+v", ch)
+	if ch := syncFrom(t, b, frozen, now); !ch.Empty() {
+		t.Errorf("the frozen node's delta = %+v", ch)
 	}
 	if ch := applyAll(t, b, now, web); !ch.Empty() {
 		t.Errorf("Apply of the old entry = %+v", ch)
 	}
 	wantIDs(t, b, "web")
-	if es := b.Entries(); len(es) != 1 || !es[0].Deleted {
-		t.Fatalf("b's entries = %+v, want just the tombstone", es)
-	}
 
-	// The tombstone outlives its TTL, no longer.
+	// The tombstone outlives its TTL, no longer; reaping it raises the
+	// watermark and moves no index.
 	if n := b.Reap(now.Add(tombTTL), tombTTL, nodeTTL); n != 0 {
 		t.Errorf("Reap at the TTL dropped %d", n)
 	}
 	later := now.Add(tombTTL + time.Second)
 	idx := b.Index()
-	if n := b.Reap(later, tombTTL, nodeTTL); n != 1 {
-		t.Errorf("Reap after the TTL dropped %d, want 1", n)
+	for _, c := range []*Catalog{a, b} {
+		if n := c.Reap(later, tombTTL, nodeTTL); n != 1 {
+			t.Errorf("%s: Reap after the TTL dropped %d, want 1", c.LocalName(), n)
+		}
+		checkConsistency(t, c)
+		if d, _ := c.OriginDigest("a"); d.Watermark != tomb.Version.Counter {
+			t.Errorf("%s: watermark %d, want %d", c.LocalName(), d.Watermark, tomb.Version.Counter)
+		}
 	}
-	checkConsistency(t, b)
 	if b.Index() != idx {
 		t.Error("reaping a tombstone moved the index")
 	}
-	if n := a.Reap(later, tombTTL, nodeTTL); n != 1 {
-		t.Errorf("origin's Reap dropped %d, want 1", n)
-	}
-	checkConsistency(t, a)
-	if es := b.Entries(); len(es) != 0 {
-		t.Errorf("entries after reaping = %+v", es)
-	}
 
-	// The lagging node, away longer than the TTL, pushes its live copy back.
-	merge(t, b, lag.Snapshot(), later)
-	wantIDs(t, b, "web", "a/web")
-	// The origin's own snapshot is complete for its section: the copy goes.
-	ch := merge(t, b, a.Snapshot(), later)
-	wantIDs(t, b, "web")
-	if len(ch.Accepted) != 1 || !ch.Accepted[0].Deleted || ch.Accepted[0].Service.ID != "web" {
-		t.Errorf("sweep Changes = %+v, want a tombstone for web to gossip", ch)
+	// The frozen node wakes long after the TTL and pushes its old copy:
+	// refused by gossip and by anti-entropy, at the origin and elsewhere.
+	for _, c := range []*Catalog{a, b} {
+		if ch := applyAll(t, c, later, web); !ch.Empty() {
+			t.Errorf("%s took back a reaped service by gossip: %+v", c.LocalName(), ch)
+		}
+		if ch := syncFrom(t, c, frozen, later); !ch.Empty() {
+			t.Errorf("%s took back a reaped service by anti-entropy: %+v", c.LocalName(), ch)
+		}
+		wantIDs(t, c, "web")
+		wantIDs(t, c, "db", "a/db")
 	}
-	// The sweep's tombstone reaches the lagging node too, and so does the
-	// origin's snapshot.
-	applyAll(t, lag, later, ch.Accepted...)
-	wantIDs(t, lag, "web")
-	lag2 := New("lag2", 1)
-	setNode(lag2, "a", StatusAlive, 0, t0)
-	applyAll(t, lag2, t0, web)
-	merge(t, lag2, a.Snapshot(), later)
-	wantIDs(t, lag2, "web")
-
-	// The origin keeps its epoch when its own entries come back: the
-	// sweep's tombstone changes nothing, and an old live copy of what it
-	// deleted is answered with a fresh tombstone to gossip.
-	if ch := merge(t, a, lag2.Snapshot(), later); !ch.Empty() {
-		t.Errorf("origin merging its own swept entry: %+v", ch)
+	if b.Stats().BelowWatermark == 0 {
+		t.Error("the refused old copies were not counted")
 	}
-	ch = applyAll(t, a, later, web)
-	want := []Entry{{Origin: "a", Version: Version{10, 3}, Deleted: true, Service: Service{ID: "web", Name: "web"}}}
-	if !reflect.DeepEqual(ch.Local, want) || len(ch.Accepted) != 0 || a.LocalEpoch() != 10 || len(a.LocalServices()) != 0 {
-		t.Errorf("origin given its own deleted entry: %+v, epoch %d, services %v", ch, a.LocalEpoch(), a.LocalServices())
+	// The frozen node itself is behind the watermark: it gets the
+	// origin's whole section and drops what that does not confirm.
+	syncFrom(t, frozen, b, later)
+	wantIDs(t, frozen, "web")
+	wantIDs(t, frozen, "db", "a/db")
+	if d, _ := frozen.OriginDigest("a"); d.Watermark != tomb.Version.Counter || d.Known != a.origins["a"].known {
+		t.Errorf("frozen node after catching up: %+v", d)
 	}
-	lag3 := New("lag3", 1)
-	setNode(lag3, "a", StatusAlive, 0, t0)
-	applyAll(t, lag3, later, web)
-	applyAll(t, lag3, later, ch.Local...)
-	wantIDs(t, lag3, "web")
+	if ch := applyAll(t, frozen, later, web); !ch.Empty() {
+		t.Errorf("frozen node took back the old copy after catching up: %+v", ch)
+	}
 }
 
 // Two runs of one name that both took over from the same earlier epoch
@@ -462,71 +578,54 @@ func TestOwnEntriesOfAnotherRun(t *testing.T) {
 	}
 
 	r := New("r", 1)
-	setNode(r, "a", StatusAlive, 0, t0)
+	setNode(r, "a", StatusAlive, 6, t0)
 	applyAll(t, r, t0, chA.Local...)
 	applyAll(t, r, t0, sA)
 	applyAll(t, r, t0, chB.Local...)
-	// r holds run A's p (6.1) and s (6.2; run B's s has the same version
-	// and so is refused), and run B's q and z.
+	// r holds run A's p (6.1) and one of the two writes at 6.2 (the same
+	// one on every agent), and run B's z (6.3).
 	wantIDs(t, r, "p", "a/p")
 
-	ch := merge(t, runB, r.Snapshot(), t0)
-	if runB.LocalEpoch() != 6 || len(ch.Accepted) != 0 {
-		t.Fatalf("run B: epoch %d, %+v", runB.LocalEpoch(), ch)
+	// Anti-entropy brings r's copy to run B, which answers with its own
+	// state over run A's writes.
+	send, _, ch := r.Plan(runB.Digest(), t0)
+	_ = send
+	_, want, ch := runB.Plan(r.Digest(), t0)
+	if len(ch.Local) != 0 {
+		t.Fatalf("run B took over: %+v", ch)
 	}
-	var got []string
-	for _, e := range ch.Local {
-		got = append(got, e.Service.ID+map[bool]string{true: "-", false: "+"}[e.Deleted])
+	for _, w := range want {
+		for _, d := range r.Deltas(w, 1<<20) {
+			c := runB.ApplyDelta(d, t0)
+			checkConsistency(t, runB)
+			ch.Local = append(ch.Local, c.Local...)
+			if len(c.Accepted) != 0 {
+				t.Fatalf("run B accepted others' writes of its name: %+v", c)
+			}
+		}
 	}
-	if want := []string{"p-", "s+"}; !slices.Equal(got, want) {
-		t.Errorf("run B answered %v, want %v", got, want)
+	if runB.LocalEpoch() != 6 {
+		t.Fatalf("run B moved to epoch %d", runB.LocalEpoch())
 	}
 	applyAll(t, r, t0, ch.Local...)
+	syncFrom(t, r, runB, t0)
 	wantIDs(t, r, "p")
 	wantIDs(t, r, "q", "a/q")
 	if in := r.Instances("s"); len(in) != 1 || in[0].Service.Port != 2 {
 		t.Errorf("Instances(s) = %+v, want run B's", in)
 	}
-	if ch := merge(t, runB, r.Snapshot(), t0); !ch.Empty() {
+	if dr, _ := r.OriginDigest("a"); dr.Hash != runB.origins["a"].hash {
+		t.Errorf("r's copy of a differs from run B's: %+v", dr)
+	}
+	if ch := syncFrom(t, runB, r, t0); !ch.Empty() {
 		t.Errorf("second exchange: %+v", ch)
 	}
 }
 
-func TestSweepLeavesNewerAndOtherEpochs(t *testing.T) {
-	a, r := New("a", 10), New("r", 1)
-	setNode(r, "a", StatusAlive, 0, t0)
-	applyAll(t, r, t0, mustPut(t, a, svc("web", "web"), t0))
-	snap := a.Snapshot() // counter 1
-	db := mustPut(t, a, svc("db", "db"), t0)
-	applyAll(t, r, t0, db) // counter 2: newer than the snapshot
-	if ch := merge(t, r, snap, t0); !ch.Empty() {
-		t.Errorf("a stale snapshot of the origin swept %+v", ch)
-	}
-	wantIDs(t, r, "db", "a/db")
-
-	// A snapshot of a lower epoch than the receiver knows sweeps nothing.
-	old := New("a", 5).Snapshot()
-	if ch := merge(t, r, old, t0); !ch.Empty() {
-		t.Errorf("an old-epoch snapshot swept %+v", ch)
-	}
-	wantIDs(t, r, "web", "a/web")
-
-	// Only the sender's own section is authoritative.
-	c := New("c", 3)
-	setNode(r, "c", StatusAlive, 0, t0)
-	applyAll(t, r, t0, mustPut(t, c, svc("api", "api"), t0))
-	s := a.Snapshot()
-	s.Origins = append(s.Origins, OriginState{Name: "c", Epoch: 3, Counter: 9})
-	if ch := merge(t, r, s, t0); !ch.Empty() {
-		t.Errorf("a's snapshot swept entries of c: %+v", ch)
-	}
-	wantIDs(t, r, "api", "c/api")
-}
-
 // Invariant 4: a restarted origin is not outvoted by its older self.
 func TestRestartDropsOldEntries(t *testing.T) {
-	setup := func(t *testing.T) (r *Catalog, old []Entry, oldSnap Snapshot) {
-		a1 := New("a", 100)
+	setup := func(t *testing.T) (r *Catalog, old []Entry, a1 *Catalog) {
+		a1 = New("a", 100)
 		old = []Entry{mustPut(t, a1, svc("web", "web"), t0), mustPut(t, a1, svc("db", "db"), t0)}
 		old = append(old, mustDelete(t, a1, "db", t0), mustPut(t, a1, svc("db", "db"), t0))
 		r = New("r", 1)
@@ -534,9 +633,9 @@ func TestRestartDropsOldEntries(t *testing.T) {
 		applyAll(t, r, t0, old...)
 		wantIDs(t, r, "web", "a/web")
 		wantIDs(t, r, "db", "a/db")
-		return r, old, a1.Snapshot()
+		return r, old, a1
 	}
-	after := func(t *testing.T, r *Catalog, old []Entry, oldSnap Snapshot, want ...string) {
+	after := func(t *testing.T, r *Catalog, old []Entry, a1 *Catalog, want ...string) {
 		t.Helper()
 		wantIDs(t, r, "web")
 		wantIDs(t, r, "db")
@@ -549,51 +648,38 @@ func TestRestartDropsOldEntries(t *testing.T) {
 		if ch := applyAll(t, r, t0, old...); !ch.Empty() {
 			t.Errorf("old entries accepted: %+v", ch)
 		}
-		if ch := merge(t, r, oldSnap, t0); !ch.Empty() {
-			t.Errorf("old snapshot accepted: %+v", ch)
+		if ch := syncFrom(t, r, a1, t0); !ch.Empty() {
+			t.Errorf("old run's delta accepted: %+v", ch)
 		}
 		wantIDs(t, r, "web")
 		wantIDs(t, r, "api", want...)
 	}
 
-	t.Run("entry", func(t *testing.T) {
-		r, old, oldSnap := setup(t)
+	t.Run("node meta, then entry", func(t *testing.T) {
+		r, old, a1 := setup(t)
 		a2 := New("a", 200)
 		sidx := r.ServiceIndex("web")
+		setNode(r, "a", StatusAlive, 200, t0)
 		applyAll(t, r, t0, mustPut(t, a2, svc("api", "api"), t0))
 		if r.ServiceIndex("web") <= sidx {
 			t.Error("dropping web did not move its ServiceIndex")
 		}
-		after(t, r, old, oldSnap, "a/api")
-	})
-	t.Run("node meta", func(t *testing.T) {
-		r, old, oldSnap := setup(t)
-		sidx := r.ServiceIndex("db")
-		setNode(r, "a", StatusAlive, 200, t0)
-		checkConsistency(t, r)
-		if r.ServiceIndex("db") <= sidx {
-			t.Error("dropping db did not move its ServiceIndex")
-		}
-		after(t, r, old, oldSnap)
+		after(t, r, old, a1, "a/api")
 	})
 	t.Run("node meta while dead", func(t *testing.T) {
-		r, old, oldSnap := setup(t)
+		r, old, a1 := setup(t)
 		setNode(r, "a", StatusDead, 100, t0)
 		setNode(r, "a", StatusAlive, 200, t0)
 		checkConsistency(t, r)
-		after(t, r, old, oldSnap)
+		after(t, r, old, a1)
 	})
-	t.Run("snapshot origin state", func(t *testing.T) {
-		r, old, oldSnap := setup(t)
-		merge(t, r, Snapshot{From: "x", Origins: []OriginState{{Name: "a", Epoch: 200}}}, t0)
-		after(t, r, old, oldSnap)
-	})
-	t.Run("snapshot of the restarted origin", func(t *testing.T) {
-		r, old, oldSnap := setup(t)
+	t.Run("delta of the restarted origin", func(t *testing.T) {
+		r, old, a1 := setup(t)
 		a2 := New("a", 200)
 		mustPut(t, a2, svc("api", "api"), t0)
-		merge(t, r, a2.Snapshot(), t0)
-		after(t, r, old, oldSnap, "a/api")
+		setNode(r, "a", StatusAlive, 200, t0)
+		syncFrom(t, r, a2, t0)
+		after(t, r, old, a1, "a/api")
 	})
 }
 
@@ -602,20 +688,40 @@ func TestTakeOver(t *testing.T) {
 	a1 := New("a", 200)
 	web := mustPut(t, a1, svc("web", "web"), t0)
 	gone := mustPut(t, a1, svc("gone", "gone"), t0)
-	r := New("r", 1)
-	setNode(r, "a", StatusAlive, 0, t0)
-	applyAll(t, r, t0, web, gone)
+	mkR := func() *Catalog {
+		r := New("r", 1)
+		setNode(r, "a", StatusAlive, 200, t0)
+		applyAll(t, r, t0, web, gone)
+		return r
+	}
 
-	t.Run("snapshot", func(t *testing.T) {
-		r := cloneCatalog(t, r, "r")
+	t.Run("announced", func(t *testing.T) {
+		// The new run's lower epoch, once memberlist announces it,
+		// replaces the old run everywhere.
+		r := mkR()
 		a2 := New("a", 100)
 		db := mustPut(t, a2, svc("db", "db"), t0)
+		if ch := applyAll(t, r, t0, db); !ch.Empty() {
+			t.Fatalf("the new run's entry taken before its announcement: %+v", ch)
+		}
+		setNode(r, "a", StatusAlive, 100, t0)
+		wantIDs(t, r, "web")
+		applyAll(t, r, t0, db)
+		wantIDs(t, r, "db", "a/db")
+		if ch := applyAll(t, r, t0, web); !ch.Empty() {
+			t.Errorf("the old run's entry taken after the new run's announcement: %+v", ch)
+		}
+	})
+	t.Run("digest", func(t *testing.T) {
+		// The new run sees its name at the old run's epoch in a peer's
+		// digest before its own announcement reached that peer: it moves
+		// past that epoch and re-stamps its entries.
+		r := mkR()
+		a2 := New("a", 100)
+		mustPut(t, a2, svc("db", "db"), t0)
 		mustPut(t, a2, svc("x", "x"), t0)
 		mustDelete(t, a2, "x", t0)
-		if ch := applyAll(t, r, t0, db); !ch.Empty() {
-			t.Fatalf("the cluster took the new run's lower epoch: %+v", ch)
-		}
-		ch := merge(t, a2, r.Snapshot(), t0)
+		_, _, ch := a2.Plan(r.Digest(), t0)
 		if a2.LocalEpoch() <= 200 {
 			t.Fatalf("LocalEpoch = %d, want past 200", a2.LocalEpoch())
 		}
@@ -623,24 +729,22 @@ func TestTakeOver(t *testing.T) {
 			ch.Local[0].Version.Epoch != a2.LocalEpoch() || ch.Local[0].Origin != "a" {
 			t.Fatalf("Changes = %+v, want db re-stamped in Local", ch)
 		}
-		if got := a2.LocalServices(); len(got) != 1 || got[0].ID != "db" {
-			t.Errorf("LocalServices = %+v, want only db (the old run's are not adopted)", got)
-		}
 		if es := a2.LocalEntries(); len(es) != 1 {
 			t.Errorf("LocalEntries = %+v, want the re-stamped db only", es)
 		}
-		wantIDs(t, a2, "web")
-		// Receivers of the re-stamped entries drop the old run's.
+		setNode(r, "a", StatusAlive, a2.LocalEpoch(), t0)
 		applyAll(t, r, t0, ch.Local...)
 		wantIDs(t, r, "web")
 		wantIDs(t, r, "gone")
 		wantIDs(t, r, "db", "a/db")
 		// Echoes of its own entries change nothing now.
 		epoch := a2.LocalEpoch()
-		if ch := merge(t, a2, r.Snapshot(), t0); !ch.Empty() || a2.LocalEpoch() != epoch {
-			t.Errorf("echoed snapshot: %+v, epoch %d→%d", ch, epoch, a2.LocalEpoch())
+		if ch := syncFrom(t, a2, r, t0); !ch.Empty() || a2.LocalEpoch() != epoch {
+			t.Errorf("echoed delta: %+v, epoch %d→%d", ch, epoch, a2.LocalEpoch())
 		}
-		// New writes are in the new epoch.
+		if _, _, ch := a2.Plan(r.Digest(), t0); !ch.Empty() {
+			t.Errorf("echoed digest: %+v", ch)
+		}
 		e := mustPut(t, a2, svc("api", "api"), t0)
 		if e.Version.Epoch != epoch {
 			t.Errorf("Put after take-over in epoch %d, want %d", e.Version.Epoch, epoch)
@@ -654,16 +758,14 @@ func TestTakeOver(t *testing.T) {
 			t.Errorf("Apply of own later-epoch entry: epoch %d, %+v", a3.LocalEpoch(), ch)
 		}
 	})
-	t.Run("origin state only", func(t *testing.T) {
+	t.Run("delta", func(t *testing.T) {
 		a4 := New("a", 100)
-		ch := merge(t, a4, Snapshot{From: "r", Origins: []OriginState{{Name: "a", Epoch: 200, Counter: 2}}}, t0)
+		ch := syncFrom(t, a4, mkR(), t0)
 		if a4.LocalEpoch() <= 200 || !ch.Empty() {
 			t.Errorf("epoch %d, %+v", a4.LocalEpoch(), ch)
 		}
 	})
 	t.Run("same epoch, later counter", func(t *testing.T) {
-		// Two runs with the same epoch: the cluster has writes of that epoch
-		// this run never made.
 		a5 := New("a", 200)
 		mustPut(t, a5, svc("x", "x"), t0)
 		ch := applyAll(t, a5, t0, gone) // {200, 2}
@@ -676,10 +778,11 @@ func TestTakeOver(t *testing.T) {
 		e1 := mustPut(t, a6, svc("x", "x"), t0)
 		e2 := mustPut(t, a6, svc("y", "y"), t0)
 		r := New("r", 1)
+		setNode(r, "a", StatusAlive, 200, t0)
 		applyAll(t, r, t0, e1, e2)
 		idx := a6.Index()
 		ch := applyAll(t, a6, t0, e1, e2)
-		ch2 := merge(t, a6, r.Snapshot(), t0)
+		ch2 := syncFrom(t, a6, r, t0)
 		if !ch.Empty() || !ch2.Empty() || a6.LocalEpoch() != 200 || a6.Index() != idx {
 			t.Errorf("own current entries echoed back: %+v %+v, epoch %d, index %d→%d", ch, ch2, a6.LocalEpoch(), idx, a6.Index())
 		}
@@ -692,33 +795,18 @@ func TestTakeOver(t *testing.T) {
 	})
 }
 
-// cloneCatalog builds a catalog named local holding c's entries and nodes.
-func cloneCatalog(t testing.TB, c *Catalog, local string) *Catalog {
-	t.Helper()
-	n := New(local, c.LocalEpoch())
-	for _, node := range c.Nodes() {
-		n.SetNode(node, t0)
-	}
-	s := c.Snapshot()
-	s.From = ""
-	merge(t, n, s, t0)
-	return n
-}
-
 // Invariant 5: liveness filters the view.
 func TestLiveness(t *testing.T) {
 	r := New("r", 1)
 	b := New("b", 5)
 	web := mustPut(t, b, svc("web", "web", "v1"), t0)
+	// Nodes in memberlist's unknown state are hidden.
+	setNode(r, "b", StatusUnknown, 5, t0)
 	applyAll(t, r, t0, web)
-	// Unknown nodes are hidden.
 	wantIDs(t, r, "web")
 	if _, ok := r.Services()["web"]; ok {
-		t.Error("Services lists a service of an unknown node")
+		t.Error("Services lists a service of a node in an unknown state")
 	}
-	// Nodes in memberlist's unknown state are hidden too.
-	setNode(r, "b", StatusUnknown, 5, t0)
-	wantIDs(t, r, "web")
 
 	for _, st := range []NodeStatus{StatusAlive, StatusSuspect} {
 		setNode(r, "b", st, 5, t0)
@@ -817,15 +905,8 @@ func TestIndex(t *testing.T) {
 			t.Fatalf("%s: Index went back %d→%d", what, last, r.Index())
 		}
 		last = r.Index()
-		for name := range r.names {
-			if r.ServiceIndex("never-seen") < r.ServiceIndex(name) {
-				t.Fatalf("%s: ServiceIndex of an unknown name below that of %q", what, name)
-			}
-		}
-		if r.ServiceIndex("never-seen") != r.Index() {
-			t.Fatalf("%s: ServiceIndex of an unknown name %d, Index %d", what, r.ServiceIndex("never-seen"), r.Index())
-		}
 	}
+	never := r.ServiceIndex("never-seen")
 	mustPut(t, r, svc("web-1", "web"), t0)
 	step("put web")
 	web, db := r.ServiceIndex("web"), r.ServiceIndex("db")
@@ -863,7 +944,7 @@ func TestIndex(t *testing.T) {
 	}
 
 	// Changes of a hidden node are invisible in the service.
-	setNode(r, "c", StatusDead, 0, t0)
+	setNode(r, "c", StatusDead, 9, t0)
 	step("node c")
 	c := New("c", 9)
 	applyAll(t, r, t0, mustPut(t, c, svc("web-3", "web"), t0))
@@ -874,14 +955,14 @@ func TestIndex(t *testing.T) {
 	// A node without instances of web leaves it alone.
 	setNode(r, "d", StatusAlive, 0, t0)
 	step("node d")
-	setNode(r, "c", StatusAlive, 0, t0)
+	setNode(r, "c", StatusAlive, 9, t0)
 	step("node c alive")
 	if r.ServiceIndex("web") <= web {
 		t.Error("a node with web instances coming alive did not move ServiceIndex(web)")
 	}
 	web = r.ServiceIndex("web")
 	// A node's address is part of every instance it serves.
-	r.SetNode(Node{Name: "c", Address: "10.9.9.9", Status: StatusAlive}, t0)
+	r.SetNode(Node{Name: "c", Address: "10.9.9.9", Status: StatusAlive, Epoch: 9}, t0)
 	step("node c address")
 	if r.ServiceIndex("web") <= web {
 		t.Error("a node address change did not move ServiceIndex of its services")
@@ -889,15 +970,33 @@ func TestIndex(t *testing.T) {
 	if in := r.Instances("web"); in[1].Node.Address != "10.9.9.9" || in[1].ModifyIndex > r.ServiceIndex("web") {
 		t.Errorf("Instances = %+v", in)
 	}
+	// A name the catalog never held keeps its index through all of it:
+	// a blocking query on it does not wake for others' changes.
+	if r.ServiceIndex("never-seen") != never {
+		t.Errorf("ServiceIndex of a name never seen moved %d→%d", never, r.ServiceIndex("never-seen"))
+	}
 
-	// Reaping changes nothing a reader sees of services.
+	// Reaping changes nothing a reader sees of services; a name with no
+	// instance left is forgotten, and keeps its index.
 	mustDelete(t, r, "web-1", t0)
 	step("delete")
 	web = r.ServiceIndex("web")
+	dbIdx := r.ServiceIndex("db")
 	r.Reap(t0.Add(tombTTL+time.Second), tombTTL, nodeTTL)
 	step("reap")
 	if r.ServiceIndex("web") != web {
 		t.Error("Reap moved ServiceIndex(web)")
+	}
+	if _, ok := r.names["db"]; ok || r.ServiceIndex("db") != dbIdx {
+		t.Errorf("the empty name db: kept %v, index %d→%d", ok, dbIdx, r.ServiceIndex("db"))
+	}
+	if r.ServiceIndex("never-seen") < dbIdx {
+		t.Error("ServiceIndex of an unknown name is below that of a forgotten one")
+	}
+	mustPut(t, r, svc("db-2", "db"), t0)
+	step("db again")
+	if r.ServiceIndex("db") <= dbIdx {
+		t.Error("ServiceIndex(db) did not move when db came back")
 	}
 }
 
@@ -914,9 +1013,6 @@ func TestReapNodes(t *testing.T) {
 
 	dead := t0.Add(time.Minute)
 	setNode(r, "b", StatusDead, 5, dead)
-	// An unknown origin: entries but no node.
-	u := New("u", 2)
-	applyAll(t, r, dead, mustPut(t, u, svc("web-u", "web"), t0))
 
 	if n := r.Reap(dead.Add(nodeTTL), tombTTL, nodeTTL); n != 1 { // b's tombstone only
 		t.Errorf("Reap before the node TTL dropped %d, want 1", n)
@@ -929,8 +1025,8 @@ func TestReapNodes(t *testing.T) {
 	idx := r.Index()
 	web := r.ServiceIndex("web")
 	late := dead.Add(nodeTTL + time.Second)
-	if n := r.Reap(late, tombTTL, nodeTTL); n != 2 { // b's web-b and u's web-u
-		t.Errorf("Reap after the node TTL dropped %d, want 2", n)
+	if n := r.Reap(late, tombTTL, nodeTTL); n != 1 { // b's web-b
+		t.Errorf("Reap after the node TTL dropped %d, want 1", n)
 	}
 	checkConsistency(t, r)
 	if _, ok := r.Node("b"); ok {
@@ -943,7 +1039,7 @@ func TestReapNodes(t *testing.T) {
 		t.Error("forgetting node b (gone from Nodes) did not move the index")
 	}
 	for _, e := range r.Entries() {
-		if e.Origin == "b" || e.Origin == "u" {
+		if e.Origin == "b" {
 			t.Errorf("entry of a reaped node kept: %+v", e)
 		}
 	}
@@ -951,7 +1047,6 @@ func TestReapNodes(t *testing.T) {
 	if _, ok := r.Node("c"); !ok {
 		t.Error("alive node c reaped")
 	}
-	// Nothing left to reap.
 	if n := r.Reap(late.Add(24*time.Hour), tombTTL, nodeTTL); n != 0 {
 		t.Errorf("a second Reap dropped %d", n)
 	}
@@ -962,7 +1057,7 @@ func TestReapKeepsRecentEntriesOfGoneNodes(t *testing.T) {
 	setNode(r, "b", StatusLeft, 5, t0)
 	late := t0.Add(nodeTTL + time.Second)
 	// An entry that arrived recently (a lagging relay) keeps the origin for
-	// another nodeTTL, so that its epoch is not forgotten too early.
+	// another nodeTTL.
 	b := New("b", 5)
 	applyAll(t, r, late, mustPut(t, b, svc("web", "web"), t0))
 	if n := r.Reap(late, tombTTL, nodeTTL); n != 0 {
@@ -980,12 +1075,12 @@ func TestReapKeepsRecentEntriesOfGoneNodes(t *testing.T) {
 func TestReapedNodeStaysForgotten(t *testing.T) {
 	x := New("x", 5)
 	web := mustPut(t, x, svc("web", "web"), t0)
-	tomb := mustPut(t, x, svc("old", "old"), t0)
-	tomb = mustDelete(t, x, "old", t0)
+	mustPut(t, x, svc("old", "old"), t0)
+	tomb := mustDelete(t, x, "old", t0)
 	a, b := New("a", 1), New("b", 1)
 	for _, c := range []*Catalog{a, b} {
 		setNode(c, "x", StatusAlive, 5, t0)
-		merge(t, c, x.Snapshot(), t0)
+		syncFrom(t, c, x, t0)
 		wantIDs(t, c, "web", "x/web")
 	}
 	setNode(a, "x", StatusDead, 5, t0)
@@ -1000,58 +1095,39 @@ func TestReapedNodeStaysForgotten(t *testing.T) {
 		t.Fatalf("b reaped %d, want 1", n)
 	}
 	// b, not done yet, pushes x's entries back to a.
-	if ch := merge(t, a, b.Snapshot(), at); !ch.Empty() {
+	if ch := syncFrom(t, a, b, at); !ch.Empty() {
 		t.Errorf("a took back a reaped node's entries: %+v", ch)
 	}
 	if ch := applyAll(t, a, at, web, tomb); !ch.Empty() {
 		t.Errorf("a took back a reaped node's entries: %+v", ch)
 	}
-	for _, o := range a.Snapshot().Origins {
-		if o.Name == "x" {
-			t.Errorf("a still announces the reaped origin: %+v", o)
-		}
+	if _, ok := a.OriginDigest("x"); ok {
+		t.Error("a still announces the reaped origin")
 	}
-	at2 := at.Add(time.Minute + time.Second)
-	if n := b.Reap(at2, tombTTL, nodeTTL); n != 1 {
-		t.Fatalf("b reaped %d, want 1", n)
-	}
-	checkConsistency(t, b)
-	merge(t, b, a.Snapshot(), at2)
-	for _, c := range []*Catalog{a, b} {
-		if es := c.Entries(); len(es) != 0 {
-			t.Errorf("%s keeps %+v", c.LocalName(), es)
-		}
-		if _, ok := c.Node("x"); ok {
-			t.Errorf("%s still lists node x", c.LocalName())
-		}
-	}
-	// After another nodeTTL the origin is forgotten entirely.
-	a.Reap(at.Add(nodeTTL+2*time.Second), tombTTL, nodeTTL)
-	checkConsistency(t, a)
 	if _, ok := a.origins["x"]; ok {
-		t.Error("a keeps the reaped origin past its second TTL")
+		t.Error("a keeps the reaped origin")
 	}
 
 	t.Run("back alive", func(t *testing.T) {
 		// x was only cut off: it comes back alive in the same run.
 		c := New("c", 1)
 		setNode(c, "x", StatusAlive, 5, t0)
-		merge(t, c, x.Snapshot(), t0)
+		syncFrom(t, c, x, t0)
 		setNode(c, "x", StatusLeft, 5, t0)
 		c.Reap(at, tombTTL, nodeTTL)
 		setNode(c, "x", StatusAlive, 5, at)
-		merge(t, c, x.Snapshot(), at)
+		syncFrom(t, c, x, at)
 		wantIDs(t, c, "web", "x/web")
 	})
 	t.Run("restarted", func(t *testing.T) {
 		c := New("c", 1)
 		setNode(c, "x", StatusAlive, 5, t0)
-		merge(t, c, x.Snapshot(), t0)
+		syncFrom(t, c, x, t0)
 		setNode(c, "x", StatusLeft, 5, t0)
 		c.Reap(at, tombTTL, nodeTTL)
 		x2 := New("x", 6)
-		applyAll(t, c, at, mustPut(t, x2, svc("api", "api"), at))
 		setNode(c, "x", StatusAlive, 6, at)
+		applyAll(t, c, at, mustPut(t, x2, svc("api", "api"), at))
 		wantIDs(t, c, "api", "x/api")
 		wantIDs(t, c, "web")
 	})
@@ -1089,34 +1165,105 @@ func TestInstancesAndServicesSorted(t *testing.T) {
 	}
 }
 
-func TestSnapshotRoundTrip(t *testing.T) {
+// Deltas carry exactly what a peer lacks, in counter order, in chunks of
+// the asked size, and claim the runs they cover.
+func TestDeltas(t *testing.T) {
 	a := New("a", 3)
-	mustPut(t, a, svc("web", "web"), t0)
-	mustPut(t, a, svc("db", "db"), t0)
-	mustDelete(t, a, "db", t0)
-	r := New("r", 1)
-	setNode(r, "a", StatusAlive, 3, t0)
-	merge(t, r, a.Snapshot(), t0)
-	b := New("b", 4)
-	applyAll(t, r, t0, mustPut(t, b, svc("api", "api"), t0))
+	for i := range 20 {
+		mustPut(t, a, svc(fmt.Sprintf("web-%02d", i), "web"), t0)
+	}
+	mustDelete(t, a, "web-05", t0)                                 // 21
+	mustPut(t, a, Service{ID: "web-07", Name: "web", Port: 9}, t0) // 22: 7 is now obsolete
 
-	s := r.Snapshot()
-	if s.From != "r" {
-		t.Errorf("From = %q", s.From)
+	if ds := a.Deltas(Want{Origin: "a", Epoch: 3, Known: 22}, 1<<20); ds != nil {
+		t.Errorf("a peer that is up to date gets %+v", ds)
 	}
-	wantOrigins := []OriginState{{"a", 3, 3}, {"b", 4, 1}, {"r", 1, 0}}
-	if !reflect.DeepEqual(s.Origins, wantOrigins) {
-		t.Errorf("Origins = %+v, want %+v", s.Origins, wantOrigins)
+	ds := a.Deltas(Want{Origin: "a", Epoch: 3, Known: 18}, 1<<20)
+	if len(ds) != 1 || ds[0].From != 18 || ds[0].To != 22 || ds[0].Full || len(ds[0].Entries) != 4 {
+		t.Fatalf("delta from 18: %+v", ds)
 	}
-	if !reflect.DeepEqual(s, r.Snapshot()) {
-		t.Error("Snapshot is not deterministic")
+	for i, e := range ds[0].Entries {
+		if want := uint64(19 + i); e.Version.Counter != want {
+			t.Errorf("entry %d has counter %d, want %d (counter order)", i, e.Version.Counter, want)
+		}
 	}
-	c := New("c", 1)
-	merge(t, c, s, t0)
-	if !reflect.DeepEqual(c.Entries(), r.Entries()) {
-		t.Errorf("entries after a merge differ:\n%+v\n%+v", c.Entries(), r.Entries())
+	// A peer on another epoch, or below the watermark, gets the whole
+	// section; small budgets split it into chunks that chain.
+	for _, w := range []Want{{Origin: "a"}, {Origin: "a", Epoch: 2, Known: 30}, {Origin: "a", Epoch: 3, Known: 4, Full: true}} {
+		ds := a.Deltas(w, 300)
+		if len(ds) < 3 {
+			t.Fatalf("%+v: %d chunks", w, len(ds))
+		}
+		var n int
+		from := uint64(0)
+		for _, d := range ds {
+			if !d.Full || d.From != from || d.To < d.From || d.Upto != 22 || d.Epoch != 3 {
+				t.Fatalf("%+v: chunk %+v does not chain from %d", w, d, from)
+			}
+			if size := deltaOverhead + len(d.Entries)*EntrySizeBound(d.Entries[0]); len(d.Entries) > 1 && size > 300 {
+				t.Errorf("chunk of %d entries is over the budget", len(d.Entries))
+			}
+			from = d.To
+			n += len(d.Entries)
+		}
+		if from != 22 || n != 20 {
+			t.Errorf("%+v: chunks end at %d with %d entries, want 22 and 20", w, from, n)
+		}
 	}
-	if ch := merge(t, c, s, t0); !ch.Empty() {
-		t.Errorf("a second merge of the same snapshot = %+v", ch)
+	if ds := New("b", 1).Deltas(Want{Origin: "a"}, 100); ds != nil {
+		t.Errorf("a catalog that holds nothing of a sends %+v", ds)
+	}
+}
+
+// Digests and summaries: equal when two catalogs serve the same writes,
+// different when they do not, even at equal versions.
+func TestDigestAndSummary(t *testing.T) {
+	a := New("a", 1)
+	r1, r2 := New("r1", 1), New("r2", 1)
+	for _, c := range []*Catalog{r1, r2} {
+		setNode(c, "a", StatusAlive, 1, t0)
+		setNode(c, "r1", StatusAlive, 1, t0)
+		setNode(c, "r2", StatusAlive, 1, t0)
+	}
+	es := []Entry{mustPut(t, a, svc("web", "web"), t0), mustPut(t, a, svc("db", "db"), t0)}
+	applyAll(t, r1, t0, es...)
+	applyAll(t, r2, t0, es[1], es[0])
+	if r1.Summary() != r2.Summary() {
+		t.Fatalf("same writes, different summaries: %+v / %+v", r1.Digest(), r2.Digest())
+	}
+	d1, _ := r1.OriginDigest("a")
+	if d1.Known != 2 || d1.Entries != 2 || !d1.Served {
+		t.Errorf("digest of a: %+v", d1)
+	}
+	// A node going dead leaves the summary (its services are not served).
+	before := r1.Summary()
+	setNode(r1, "a", StatusDead, 1, t0)
+	if r1.Summary() == before {
+		t.Error("a node that is no longer served did not change the summary")
+	}
+	setNode(r1, "a", StatusAlive, 1, t0)
+	if r1.Summary() != before {
+		t.Error("the summary did not come back with the node")
+	}
+
+	// Different content at the same versions (a forged or broken write)
+	// differs in the hash, and an exchange settles it.
+	bad := es[1]
+	bad.Service = svc("db", "db", "forged")
+	r3 := New("r3", 1)
+	setNode(r3, "a", StatusAlive, 1, t0)
+	applyAll(t, r3, t0, es[0], bad)
+	d3, _ := r3.OriginDigest("a")
+	if d3.Known != d1.Known || d3.Hash == d1.Hash || r3.Summary() == r2.Summary() {
+		t.Fatalf("same versions, different writes, same digest: %+v / %+v", d3, d1)
+	}
+	send, want, _ := r1.Plan(r3.Digest(), t0)
+	if len(send) != 1 || !send[0].Full || len(want) != 1 || !want[0].Full {
+		t.Fatalf("plan for a hash mismatch: send %+v want %+v", send, want)
+	}
+	syncFrom(t, r3, r1, t0)
+	syncFrom(t, r1, r3, t0)
+	if h1, h3 := r1.origins["a"].hash, r3.origins["a"].hash; h1 != h3 {
+		t.Errorf("hashes still differ after exchanging full sections: %x / %x", h1, h3)
 	}
 }

@@ -121,18 +121,17 @@ func TestCheckStatesMergeAndHide(t *testing.T) {
 	}
 }
 
-// A snapshot from the origin sweeps a check whose tombstone it reaped, as
-// it does a service.
-func TestSnapshotSweepsChecks(t *testing.T) {
+// A node that missed a check's deletion until its tombstone was reaped
+// drops the check when it catches up, as it does a service.
+func TestCatchingUpDropsReapedChecks(t *testing.T) {
 	a, b := New("a", 1), New("b", 1)
 	setNode(b, "a", StatusAlive, 1, t0)
 	applyAll(t, b, t0, mustPut(t, a, svc("web1", "web"), t0), mustPutCheck(t, a, chk("c1", "web1", HealthCritical)))
 	a.DeleteCheck("c1", t0)
 	a.Reap(t0.Add(2*tombTTL), tombTTL, nodeTTL)
-	b.Merge(a.Snapshot(), t0)
-	checkConsistency(t, b)
+	syncFrom(t, b, a, t0)
 	if h, ids := statusOf(t, b, "web", "web1"); h != HealthPassing || ids != nil {
-		t.Fatalf("after sweep: %v %v", h, ids)
+		t.Fatalf("after catching up: %v %v", h, ids)
 	}
 }
 

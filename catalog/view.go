@@ -48,20 +48,29 @@ type Node struct {
 func (n Node) Serving() bool { return n.Status == StatusAlive || n.Status == StatusSuspect }
 
 // SetNode records what memberlist says of a node: its address, status and
-// the epoch in its metadata. A later epoch drops everything the node wrote
-// in earlier runs, so a node that comes back shows only what it announces
-// now. The change index moves with any change of the node, and the index of
-// each of its services with any change while it is or was served.
+// the epoch in its metadata. Another epoch drops everything the node wrote
+// in other runs, so a node that comes back shows only what it announces
+// now; an epoch further ahead of now than the allowed skew is refused
+// (counted in Stats) and the node keeps the epoch it had. The change index
+// moves with any change of the node, and the index of each of its
+// services with any change while it is or was served.
 func (c *Catalog) SetNode(n Node, now time.Time) {
 	old := c.nodes[n.Name]
 	wasVisible := c.visible(n.Name)
-	if n.Name != c.local {
-		o := c.getOrigin(n.Name)
-		if n.Epoch > 0 && n.Epoch >= o.epoch {
-			c.advanceEpoch(n.Name, o, n.Epoch)
+	if c.future(n.Epoch, now) {
+		c.stats.FutureEpoch++
+		n.Epoch = 0
+		if old != nil {
+			n.Epoch = old.Epoch
 		}
-		if n.Serving() {
-			o.reaped = time.Time{} // back after Reap forgot it: take its entries again
+	}
+	if n.Name != c.local {
+		// memberlist orders a node's announcements (by incarnation), so
+		// the epoch it brings is the node's current run, even one below
+		// the last (a restart with a clock behind).
+		o := c.getOrigin(n.Name)
+		if n.Epoch > 0 {
+			c.setEpoch(n.Name, o, n.Epoch)
 		}
 	}
 	nn := n
@@ -85,6 +94,7 @@ func (c *Catalog) SetNode(n Node, now time.Time) {
 		nn.StatusSince = now
 	}
 	c.nodes[n.Name] = &nn
+	c.resum(n.Name)
 	// Every instance carries its node, so a change of a node that is or
 	// was served is a change of each of its services.
 	var touched []string
@@ -234,12 +244,6 @@ func (c *Catalog) LocalService(id string) (Service, bool) {
 		return Service{}, false
 	}
 	return r.Service, true
-}
-
-// Entries lists every stored entry, tombstones included, sorted by origin
-// and ID. It is the catalog's whole merge state, for tests and debugging.
-func (c *Catalog) Entries() []Entry {
-	return c.Snapshot().Entries
 }
 
 func equalMeta(a, b map[string]string) bool {

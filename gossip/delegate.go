@@ -24,8 +24,8 @@ var (
 
 // NodeMeta is called by memberlist whenever it announces this node.
 func (d *delegate) NodeMeta(limit int) []byte {
-	m := NodeMeta{Protocol: ProtocolVersion, Epoch: d.g.store.Epoch(), Datacenter: d.g.dc, Version: d.g.ver, User: d.g.user,
-		Digest: d.g.digest.Load()}
+	m := NodeMeta{Protocol: d.g.protoMax, MinProtocol: ProtocolMin, Epoch: d.g.store.Epoch(), Datacenter: d.g.dc,
+		Version: d.g.ver, User: d.g.user, Gen: d.g.gen.Load()}
 	b := EncodeMeta(m)
 	if len(b) > limit {
 		// The agent checks the user metadata's size at start; without it
@@ -36,95 +36,32 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg is called from memberlist's packet loop: it must not block. The
-// buffer is reused after return, so anything kept is copied (decoding
-// copies every string; the re-broadcast copies the bytes).
-func (d *delegate) NotifyMsg(buf []byte) {
-	d.g.stats.BytesIn.Add(uint64(len(buf)))
-	m, err := Decode(buf)
-	if err != nil {
-		d.g.stats.Malformed.Add(1)
-		d.g.log.Warn("dropped a malformed gossip message", "err", err)
-		return
-	}
-	switch m.Type {
-	case msgEntry:
-		d.g.stats.Received.Add(1)
-		ch := d.g.store.Apply(m.Entry)
-		if len(ch.Accepted) > 0 {
-			// News its origin wrote: it was alive to write it. Copies of
-			// known entries still circulating prove nothing.
-			d.g.contacts.heard(m.Entry.Origin)
-		}
-		for _, e := range ch.Accepted {
-			// News to us: relay it, since memberlist makes only the origin
-			// send a broadcast. Already-known updates stop here, which
-			// ends the epidemic.
-			d.g.stats.Rebroadcast.Add(1)
-			d.g.queueEntry(e, append([]byte(nil), buf...))
-		}
-		d.g.announceLocal(ch)
-	case msgLeave:
-		d.g.stats.Received.Add(1)
-		if d.g.noteLeave(m.Leave) {
-			d.g.stats.Rebroadcast.Add(1)
-			d.g.queueMsg(leaveKey(m.Leave.Node), append([]byte(nil), buf...))
-		}
-	default:
-		d.g.stats.Malformed.Add(1)
-		d.g.log.Warn("dropped an unexpected gossip message", "type", m.Type)
-	}
-}
+// NotifyMsg is called from memberlist's packet loop and its stream
+// handlers. It must not block: it sends only UDP packets itself, and
+// hands TCP transfers to the layer's senders. The buffer is not kept past
+// the call (decoding copies every string).
+func (d *delegate) NotifyMsg(buf []byte) { d.g.handle(buf, false) }
 
-// GetBroadcasts hands memberlist what fits in the packet it is filling.
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	msgs := d.g.queue.GetBroadcasts(overhead, limit)
-	for _, m := range msgs {
-		d.g.stats.BytesOut.Add(uint64(len(m)))
-	}
-	return msgs
-}
+// GetBroadcasts is memberlist's broadcast queue: Shoal sends its own
+// messages directly along its trees, and queues nothing here.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState is this node's side of a push/pull: the whole catalog.
+// LocalState is this node's side of a push/pull: its digest, whose size
+// follows the number of origins, not the catalog.
 func (d *delegate) LocalState(join bool) []byte {
-	b := EncodeSnapshot(d.g.store.Snapshot())
-	d.g.stats.BytesOut.Add(uint64(len(b)))
-	return b
+	b := newMessage(ProtocolMin, d.g.name)
+	b.digest(d.g.store.Digest(), 0)
+	d.g.stats.BytesOut.Add(uint64(b.len()))
+	return b.b
 }
 
-// MergeRemoteState folds in the other side's catalog.
+// MergeRemoteState handles the other side's digest: each side sends the
+// other what it lacks.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	if len(buf) == 0 {
 		return
 	}
-	d.g.stats.BytesIn.Add(uint64(len(buf)))
-	m, err := Decode(buf)
-	if err != nil || m.Type != msgSnapshot {
-		d.g.stats.Malformed.Add(1)
-		d.g.log.Warn("dropped a malformed push/pull state", "err", err, "bytes", len(buf))
-		return
-	}
-	d.g.contacts.heard(m.Snapshot.From)
-	d.g.announceLocal(d.g.store.Merge(m.Snapshot))
-}
-
-// announceLocal gossips this node's own entries after the catalog moved
-// or re-stamped them, and a changed epoch through node metadata (a
-// takeover of a node with no services changes only the epoch).
-func (g *Gossip) announceLocal(ch catalog.Changes) {
-	if len(ch.Local) > 0 {
-		g.log.Info("re-announcing local services the cluster held at another version", "services", len(ch.Local))
-		g.Broadcast(ch.Local...)
-	}
-	if epoch := g.store.Epoch(); g.epoch.Swap(epoch) != epoch {
-		// UpdateNode takes memberlist locks the caller of this delegate
-		// may hold, so the owner of the gossip layer runs it (see
-		// MetaChanged).
-		select {
-		case g.metaChanged <- struct{}{}:
-		default: // one pending re-announcement covers this change too
-		}
-	}
+	d.g.handle(buf, true)
 }
 
 // NotifyConflict is called when a node claims a name held at another
@@ -135,9 +72,10 @@ func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 
 // NotifyMerge is called on both sides of a join with the other side's
 // member list. The join is refused, with a clear error, if the other side
-// holds this node's name for a live agent elsewhere (two agents would
-// fight over one name) or includes agents of another datacenter or gossip
-// protocol (their catalogs must not mix with ours).
+// holds the name of a live member of this side (this node's included) for
+// an agent at another address: two agents would fight over one name, and
+// the one already here keeps it. A join that includes agents of another
+// datacenter or with no protocol version in common is refused too.
 func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 	ml := d.g.live()
 	if ml == nil {
@@ -151,11 +89,21 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		if err = d.checkPeer(p); err != nil {
 			break
 		}
-		if p.Name != self.Name || p.State == memberlist.StateDead || p.State == memberlist.StateLeft {
+		if p.State == memberlist.StateDead || p.State == memberlist.StateLeft {
 			continue
 		}
-		if !p.Addr.Equal(self.Addr) || p.Port != self.Port {
-			err = fmt.Errorf("%w: node name %q is already in use by a live agent at %s; give this agent another --node name", ErrNameConflict, p.Name, addr(p))
+		held, ok := self.Addr, p.Name == self.Name
+		port := self.Port
+		if !ok {
+			d.g.mu.Lock()
+			if m := d.g.members[p.Name]; m != nil {
+				held, port, ok = m.node.Addr, m.node.Port, true
+			}
+			d.g.mu.Unlock()
+		}
+		if ok && (!p.Addr.Equal(held) || p.Port != port) {
+			err = fmt.Errorf("%w: node name %q is already in use by a live agent at %s; give the agent at %s another --node name",
+				ErrNameConflict, p.Name, net.JoinHostPort(held.String(), strconv.Itoa(int(port))), addr(p))
 			break
 		}
 	}
@@ -182,22 +130,49 @@ func (d *delegate) checkPeer(peer *memberlist.Node) error {
 	if m.Datacenter != d.g.dc {
 		return fmt.Errorf("refusing %s at %s: it is in datacenter %q, this agent in %q", peer.Name, addr(peer), m.Datacenter, d.g.dc)
 	}
-	if m.Protocol != ProtocolVersion {
-		return fmt.Errorf("refusing %s at %s: gossip protocol %d, this agent speaks %d", peer.Name, addr(peer), m.Protocol, ProtocolVersion)
+	if lo, hi := m.Protocols(); hi < ProtocolMin || lo > d.g.protoMax {
+		return fmt.Errorf("refusing %s at %s: it speaks gossip protocol %s, this agent %s (upgrade it: agents of protocol 2 cannot join agents of 3)",
+			peer.Name, addr(peer), protoRange(lo, hi), protoRange(ProtocolMin, d.g.protoMax))
 	}
 	return nil
+}
+
+func protoRange(lo, hi uint8) string {
+	if lo == hi {
+		return strconv.Itoa(int(lo))
+	}
+	return fmt.Sprintf("%d to %d", lo, hi)
 }
 
 // events turns memberlist's membership events into catalog node states.
 type events struct{ g *Gossip }
 
-func (e *events) NotifyJoin(n *memberlist.Node)   { e.g.setNode(n, catalog.StatusAlive) }
-func (e *events) NotifyUpdate(n *memberlist.Node) { e.g.setNode(n, catalog.StatusAlive) }
+// NotifyJoin is a new member, or one back from the dead: this agent and
+// it exchange what each lacks of the other's own writes at once. (A node
+// joining through this agent's own Join gets everything from the seed's
+// push/pull instead.)
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	e.g.setNode(n, catalog.StatusAlive)
+	e.g.mu.Lock()
+	joining := e.g.joining > 0
+	e.g.mu.Unlock()
+	if !joining {
+		e.g.reconcileSoon(n.Name)
+	}
+}
+
+// NotifyUpdate is a member's new metadata: a restart or a take-over (a
+// new epoch), or a refuted leave.
+func (e *events) NotifyUpdate(n *memberlist.Node) {
+	e.g.setNode(n, catalog.StatusAlive)
+	e.g.reconcileSoon(n.Name)
+}
+
+// NotifyLeave is a member gone: failed, or left if it announced so.
+// (memberlist does not tell the two apart in this event.)
 func (e *events) NotifyLeave(n *memberlist.Node) {
-	// memberlist does not tell a leave from a failure in this event; the
-	// node's own leave announcement does.
 	st := catalog.StatusDead
-	if e.g.isLeaving(n) {
+	if m, err := DecodeMeta(n.Meta); err == nil && e.g.isLeaving(n.Name, m) {
 		st = catalog.StatusLeft
 	}
 	e.g.setNode(n, st)
@@ -205,17 +180,28 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 
 func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
 	m, _ := DecodeMeta(n.Meta) // NotifyAlive let in only decodable metadata
-	if st == catalog.StatusAlive && g.isLeaving(n) {
+	if st == catalog.StatusAlive && g.isLeaving(n.Name, m) {
 		// Its alive messages still circulate; its leave is the later news.
 		st = catalog.StatusLeft
 	}
-	g.setPeer(n, st == catalog.StatusAlive)
-	switch {
-	case n.Name == g.name:
-	case st == catalog.StatusAlive:
-		g.contacts.add(n.Name)
-	case st == catalog.StatusLeft:
-		g.forget(n.Name) // a failed node's is kept until it is reaped
+	if n.Name != g.name {
+		g.mu.Lock()
+		if st == catalog.StatusAlive {
+			g.members[n.Name] = &member{node: *n, meta: m}
+		} else {
+			delete(g.members, n.Name)
+			delete(g.lastPeer, n.Name)
+		}
+		g.overlayDirty = true
+		g.nmembers.Store(int64(len(g.members) + 1))
+		g.mu.Unlock()
+		switch st {
+		case catalog.StatusAlive:
+			g.contacts.add(n.Name)
+		case catalog.StatusLeft:
+			g.forget(n.Name) // a failed node's is kept until it is reaped
+		}
+		g.poke()
 	}
 	g.store.SetNode(catalog.Node{
 		Name:    n.Name,
@@ -228,47 +214,16 @@ func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
 	g.log.Debug("member", "node", n.Name, "addr", addr(n), "status", st.String())
 }
 
-// noteLeave records a node's leave announcement and hides its services at
-// once. It reports whether the announcement was news (and must be relayed).
-func (g *Gossip) noteLeave(l Leave) bool {
+// forgetNode drops everything the layer keeps of a node the catalog
+// reaped: its contact, coordinate, leave and broadcast tree.
+func (g *Gossip) forgetNode(name string) {
+	g.forget(name)
 	g.mu.Lock()
-	if seen, ok := g.leaving[l.Node]; ok && seen >= l.Epoch {
-		g.mu.Unlock()
-		return false
-	}
-	g.leaving[l.Node] = l.Epoch
+	delete(g.leaving, name)
+	delete(g.lastPeer, name)
+	g.tree.Forget(name)
 	g.mu.Unlock()
-	if l.Node == g.name {
-		return true
-	}
-	ml := g.live()
-	if ml == nil {
-		return true
-	}
-	for _, n := range ml.Members() {
-		if n.Name == l.Node {
-			if m, err := DecodeMeta(n.Meta); err == nil && m.Epoch == l.Epoch {
-				g.setNode(n, catalog.StatusLeft)
-			}
-		}
-	}
-	return true
 }
-
-// isLeaving reports whether the node announced its leave in the epoch its
-// metadata shows (a restarted node has a new epoch and is not leaving).
-func (g *Gossip) isLeaving(n *memberlist.Node) bool {
-	m, err := DecodeMeta(n.Meta)
-	if err != nil {
-		return false
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	epoch, ok := g.leaving[n.Name]
-	return ok && epoch == m.Epoch
-}
-
-func leaveKey(node string) string { return "leave\x00" + node }
 
 func addr(n *memberlist.Node) string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))

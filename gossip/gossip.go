@@ -1,12 +1,12 @@
 package gossip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
-	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,18 +16,35 @@ import (
 	"github.com/hashicorp/serf/coordinate"
 
 	"github.com/shoal-sd/shoal/catalog"
+	"github.com/shoal-sd/shoal/gossip/plumtree"
 )
 
 // Store is the catalog as the agent holds it, behind the agent's lock. All
-// methods are called from memberlist's goroutines, concurrently, and must
-// not block.
+// methods are called from memberlist's goroutines and the layer's own,
+// concurrently, and must not block.
 type Store interface {
 	// Apply merges one remote entry.
 	Apply(e catalog.Entry) catalog.Changes
-	// Merge merges a remote snapshot.
-	Merge(s catalog.Snapshot) catalog.Changes
-	// Snapshot copies the whole catalog for push/pull.
-	Snapshot() catalog.Snapshot
+	// ApplyDelta merges a run of one origin's entries.
+	ApplyDelta(d catalog.Delta) catalog.Changes
+	// Digest lists the catalog's per-origin versions.
+	Digest() []catalog.OriginDigest
+	// OriginDigest is the digest of one origin.
+	OriginDigest(origin string) (catalog.OriginDigest, bool)
+	// Plan compares a peer's digest with the catalog (catalog.Plan).
+	Plan(peer []catalog.OriginDigest) (send, want []catalog.Want, ch catalog.Changes)
+	// Deltas builds what a peer at w needs, in chunks of at most budget
+	// bytes.
+	Deltas(w catalog.Want, budget int) []catalog.Delta
+	// Has reports whether the catalog has seen an origin's write.
+	Has(origin string, v catalog.Version) bool
+	// Known is the epoch and the counter up to which the catalog holds
+	// every write of an origin.
+	Known(origin string) (epoch, known uint64, ok bool)
+	// Changed is when the catalog last took a write of an origin.
+	Changed(origin string) time.Time
+	// Summary is the summary of the catalog served (catalog.Summary).
+	Summary() uint64
 	// SetNode records memberlist's view of a node.
 	SetNode(n catalog.Node)
 	// Epoch is the local agent's current epoch.
@@ -52,15 +69,27 @@ type Config struct {
 	// moves this node's network coordinate (tests give a loopback cluster
 	// the latencies of a real network).
 	PingRTT func(peer string, measured time.Duration) time.Duration
+	// Tree tunes the broadcast trees; zero values take plumtree's defaults.
+	Tree plumtree.Config
+	// ExchangeInterval is the least time between two anti-entropy
+	// exchanges this agent starts because a peer's summary differed; it
+	// grows with the cluster (see exchangeEvery). Zero means one second.
+	ExchangeInterval time.Duration
+
+	// protocolMax and extraRecord let tests run an agent of a later
+	// protocol version: it announces protocolMax, and adds extraRecord,
+	// a record of a type this version does not know, to every message it
+	// sends in that version.
+	protocolMax uint8
+	extraRecord []byte
 }
 
 // Gossip is a running memberlist with Shoal's delegates.
 type Gossip struct {
 	// ml is set once memberlist.Create returns; delegates may run before
 	// that (a peer can join while memberlist starts), so they cope with
-	// live() returning nil. Everything else runs after Create.
+	// live() returning nil.
 	ml    atomic.Pointer[memberlist.Memberlist]
-	queue *memberlist.TransmitLimitedQueue
 	store Store
 	log   *slog.Logger
 	name  string
@@ -68,20 +97,45 @@ type Gossip struct {
 	ver   string
 	user  map[string]string // Config.NodeMeta, read only
 
+	protoMax    uint8
+	extraRecord []byte
+	aeEvery     time.Duration
+
 	metaChanged chan struct{}
 	epoch       atomic.Uint64 // the epoch last put in node metadata
-	digest      atomic.Uint64 // the catalog digest to announce (SetDigest)
+	gen         atomic.Uint64 // refutations of leaves in this node's name
 
 	mu      sync.Mutex
-	joining int               // Join calls under way
-	joinErr error             // why a merge during a Join was refused
-	leaving map[string]uint64 // node → epoch it announced leaving in
-	peers   []memberlist.Node // live peers, for pushNow
-	members atomic.Int64      // len(peers)+1, read without a lock
+	joining int   // Join calls under way
+	joinErr error // why a merge during a Join was refused
+	// members are the alive peers as memberlist announced them.
+	members map[string]*member
+	// leaving are the leave announcements taken, by node.
+	leaving map[string]Leave
+	tree    *plumtree.Tree
+	// overlayAt is when the tree's neighbours were last computed; dirty
+	// says the membership changed since.
+	overlayAt    time.Time
+	overlayDirty bool
+	// reconcile lists peers to exchange digests with soon, and exchange
+	// the one a differing summary named.
+	reconcile map[string]bool
+	exchange  string
+	lastAE    time.Time
+	lastPeer  map[string]time.Time
+	probes    map[uint64]*probe
+	probeSeq  uint64
+	progress  progress
+	// expect are the origins a push/pull peer is sending in full (a
+	// join): their own agents' offers of the same are not taken up.
+	expect map[string]expectation
 
-	qmu    sync.Mutex            // serialises queueEntry
-	queued map[string]*broadcast // instance → its latest queued entry
-	fanout int                   // the fewest peers pushNow sends to
+	nmembers atomic.Int64 // len(members)+1, read without a lock
+	wake     chan struct{}
+	sendq    chan job
+	stop     context.CancelFunc
+	done     sync.WaitGroup
+	stopOnce sync.Once
 
 	stats Stats
 
@@ -92,56 +146,98 @@ type Gossip struct {
 	contacts   contacts
 }
 
+// member is an alive peer.
+type member struct {
+	node memberlist.Node
+	meta NodeMeta
+}
+
+// version is the protocol version to speak with a member: the highest
+// both speak.
+func (g *Gossip) version(m *member) uint8 {
+	_, hi := m.meta.Protocols()
+	return min(g.protoMax, hi)
+}
+
 // Stats counts what the gossip layer did (for the agent's metrics).
 type Stats struct {
-	// Messages: Sent are this node's writes and relays queued, Received
-	// the messages that arrived, Rebroadcast the relays of news, Dropped
-	// the messages too large to queue, Malformed the ones refused.
-	Sent, Received, Rebroadcast, Dropped, Malformed atomic.Uint64
-	// Bytes of Shoal's own messages and push/pull state handed to and
-	// taken from memberlist (memberlist's framing not included).
+	// Writes pushed along the broadcast trees: sent (this node's and
+	// relayed), received fresh, received again (duplicates, which prune
+	// a link).
+	Pushed, Received, Duplicates atomic.Uint64
+	// Announcements sent, prunes sent, grafts sent (a write heard of
+	// and asked for).
+	IHaves, Prunes, Grafts atomic.Uint64
+	// Anti-entropy: exchanges this node started, entries sent and
+	// received in deltas, and deltas or messages dropped because the
+	// reliable send queue was full.
+	Exchanges, DeltaEntriesSent, DeltaEntriesReceived, SendDropped atomic.Uint64
+	// Messages refused as malformed, from senders that are not members,
+	// and records of unknown types skipped.
+	Malformed, UnknownSender, SkippedRecords atomic.Uint64
+	// Leaves in this node's name refuted.
+	LeavesRefuted atomic.Uint64
+	// Bytes of Shoal's own messages handed to and taken from memberlist
+	// (memberlist's framing not included).
 	BytesOut, BytesIn atomic.Uint64
 }
 
-// MaxMessageSize is the largest Shoal gossip message; memberlist's default
-// packet budget (1,400 bytes less framing and encryption overhead) must
-// hold it beside memberlist's own messages.
-const MaxMessageSize = catalog.MaxEncodedSize + 2
-
-// relayMult scales memberlist's retransmit limit for Shoal's own updates.
-// Each node that learns an update sends it RetransmitMult·ceil(log10(N+1))
-// times; an epidemic with k sends per node misses a given node with
-// probability about e^-k, so memberlist's 4 (at N ≤ 9) leaves ~2% of nodes
-// waiting for the next push/pull (30 s) on each update. Three times that
-// (e^-12 ≈ 6·10^-6) costs three times the gossip bytes per update, which
-// the catalog's small entries afford.
-const relayMult = 3
+// Sizes of what travels. A UDP message stays within one packet beside
+// memberlist's framing and encryption; larger deltas go over TCP in chunks
+// that stay far below memberlist's 20 MiB limit on a stream.
+const (
+	udpBudget     = 1200
+	chunkBudget   = 256 << 10
+	sendQueueSize = 4096
+	// chords are the links each node adds to its ring neighbour in the
+	// overlay (see plumtree.Neighbors): about 2·chords neighbours each.
+	chords = 2
+	// overlayEvery bounds how often membership changes recompute the
+	// overlay: a thousand joins must not cost a thousand recomputations.
+	overlayEvery = 100 * time.Millisecond
+)
 
 // ErrNameConflict is wrapped by the error of a join that found another
 // live node holding this node's name.
 var ErrNameConflict = errors.New("node name conflict")
 
-// Create starts memberlist on its sockets with Shoal's delegates.
+// Create starts memberlist on its sockets with Shoal's delegates, and the
+// layer's own goroutines; Shutdown stops both.
 func Create(cfg Config) (*Gossip, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	g := &Gossip{
-		store: cfg.Store,
-		log:   cfg.Logger.With("component", "gossip"),
-		name:  cfg.Memberlist.Name,
-		dc:    cfg.Datacenter,
-		ver:   cfg.Version,
-		user:  maps.Clone(cfg.NodeMeta),
+		store:       cfg.Store,
+		log:         cfg.Logger.With("component", "gossip"),
+		name:        cfg.Memberlist.Name,
+		dc:          cfg.Datacenter,
+		ver:         cfg.Version,
+		user:        maps.Clone(cfg.NodeMeta),
+		protoMax:    ProtocolMax,
+		extraRecord: cfg.extraRecord,
+		aeEvery:     cfg.ExchangeInterval,
 
 		metaChanged: make(chan struct{}, 1),
-		leaving:     make(map[string]uint64),
-		fanout:      cfg.Memberlist.GossipNodes,
-		queued:      make(map[string]*broadcast),
+		members:     make(map[string]*member),
+		leaving:     make(map[string]Leave),
+		tree:        plumtree.New(cfg.Tree),
+		reconcile:   make(map[string]bool),
+		lastPeer:    make(map[string]time.Time),
+		probes:      make(map[uint64]*probe),
+		expect:      make(map[string]expectation),
+		wake:        make(chan struct{}, 1),
+		sendq:       make(chan job, sendQueueSize),
 		pingRTT:     cfg.PingRTT,
 		contacts:    contacts{start: time.Now(), m: make(map[string]*contact)},
 	}
-	g.members.Store(1)
+	if cfg.protocolMax > 0 {
+		g.protoMax = cfg.protocolMax
+	}
+	if g.aeEvery <= 0 {
+		g.aeEvery = time.Second
+	}
+	g.nmembers.Store(1)
 	coord, err := coordinate.NewClient(coordinate.DefaultConfig())
 	if err != nil {
 		return nil, fmt.Errorf("network coordinates: %w", err)
@@ -157,13 +253,6 @@ func Create(cfg Config) (*Gossip, error) {
 	mc.Alive = d
 	mc.Merge = d
 	mc.Ping = &ping{g: g}
-	g.queue = &memberlist.TransmitLimitedQueue{
-		// Lock-free: the queue calls this under its own lock, and
-		// memberlist's NumMembers takes memberlist's node lock, which
-		// memberlist holds while it calls into the agent.
-		NumNodes:       func() int { return int(g.members.Load()) },
-		RetransmitMult: relayMult * mc.RetransmitMult,
-	}
 	g.epoch.Store(cfg.Store.Epoch())
 	tr, err := transportFor(mc)
 	if err != nil {
@@ -176,6 +265,16 @@ func Create(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.ml.Store(ml)
+	if err := pinQueue(ml); err != nil {
+		g.log.Warn("memberlist's broadcast queue is not pinned; a queued broadcast may be lost (hashicorp/memberlist#263)", "err", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stop = cancel
+	g.done.Add(1 + senders)
+	go g.run(ctx)
+	for range senders {
+		go g.sender(ctx)
+	}
 	return g, nil
 }
 
@@ -188,154 +287,493 @@ func (g *Gossip) Memberlist() *memberlist.Memberlist { return g.live() }
 // Stats returns the layer's counters.
 func (g *Gossip) Stats() *Stats { return &g.stats }
 
-// Broadcast queues entries for gossip and pushes them to a few peers at
-// once. An entry replaces a queued older one for the same instance, and is
-// dropped if a newer one is already queued, so callers need not serialise.
-// It must not be called with a lock that memberlist's callbacks take.
+// Broadcast spreads this agent's own writes (or re-stamped ones) along
+// its broadcast tree. It must not be called with a lock that memberlist's
+// callbacks take.
 func (g *Gossip) Broadcast(entries ...catalog.Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	now := time.Now()
+	var outs []plumtree.Out
+	g.mu.Lock()
+	g.refreshOverlay(now, false)
 	for _, e := range entries {
-		g.queueEntry(e, EncodeEntry(e))
+		outs = append(outs, g.tree.Broadcast(idOf(e), EncodeEntry(e), "", now)...)
+	}
+	g.mu.Unlock()
+	g.send(outs)
+	g.poke()
+}
+
+// Protocols is the range of protocol versions an alive member announces.
+func (g *Gossip) Protocols(name string) (lo, hi uint8, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m := g.members[name]
+	if m == nil {
+		return 0, 0, false
+	}
+	lo, hi = m.meta.Protocols()
+	return lo, hi, true
+}
+
+func idOf(e catalog.Entry) plumtree.ID {
+	return plumtree.ID{Origin: e.Origin, Epoch: e.Version.Epoch, Counter: e.Version.Counter}
+}
+
+// poke wakes the layer's goroutine: the tree has timed work, or a peer
+// is to be reconciled with.
+func (g *Gossip) poke() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
 	}
 }
 
-// queueEntry queues an entry's message unless a newer version of the same
-// instance is still queued: the named queue replaces by name, so without
-// this check a late older write could push a newer one out.
-func (g *Gossip) queueEntry(e catalog.Entry, msg []byte) {
-	name := e.Origin + "\x00" + string('0'+rune(e.Kind)) + e.ID()
-	g.qmu.Lock()
-	defer g.qmu.Unlock()
-	if old := g.queued[name]; old != nil && !old.finished.Load() && e.Version.Less(old.version) {
+// handle processes one message from a peer, from any of memberlist's
+// goroutines (UDP packets, TCP streams, push/pull).
+func (g *Gossip) handle(buf []byte, pushPull bool) {
+	g.stats.BytesIn.Add(uint64(len(buf)))
+	m, err := Decode(buf)
+	if err != nil {
+		g.stats.Malformed.Add(1)
+		g.log.Warn("dropped a malformed gossip message", "err", err, "bytes", len(buf))
 		return
 	}
-	b := g.queueMsg(name, msg)
-	if b == nil {
+	g.stats.SkippedRecords.Add(uint64(m.Skipped))
+	if m.From == g.name {
 		return
 	}
-	b.version = e.Version
-	g.queued[name] = b
-	if len(g.queued) > 1024 && len(g.queued) > 2*g.queue.NumQueued() {
-		for k, q := range g.queued {
-			if q.finished.Load() {
-				delete(g.queued, k)
+	g.mu.Lock()
+	peer := g.members[m.From]
+	g.mu.Unlock()
+	if peer == nil {
+		// memberlist admits a node before anything of it is taken; a
+		// message from anyone else is not a member's.
+		g.stats.UnknownSender.Add(1)
+		g.log.Debug("dropped a message from a node that is not a member", "from", m.From)
+		return
+	}
+	now := time.Now()
+	var outs []plumtree.Out
+	var local []catalog.Entry
+	heard := false
+
+	for _, re := range m.Entries {
+		ch := g.store.Apply(re.Entry)
+		local = append(local, ch.Local...)
+		heard = heard || ch.Fresh && re.Origin == m.From
+		if ch.Fresh {
+			g.stats.Received.Add(1)
+		} else if ch.Dup {
+			g.stats.Duplicates.Add(1)
+		}
+		g.mu.Lock()
+		outs = append(outs, g.tree.Receive(m.From, idOf(re.Entry), re.Raw, ch.Fresh, ch.Dup, now)...)
+		g.mu.Unlock()
+	}
+	if len(m.IHaves) > 0 {
+		haves := make([]bool, len(m.IHaves))
+		for i, id := range m.IHaves {
+			haves[i] = g.store.Has(id.Origin, catalog.Version{Epoch: id.Epoch, Counter: id.Counter})
+		}
+		g.mu.Lock()
+		for i, id := range m.IHaves {
+			g.tree.IHave(m.From, id, haves[i], now)
+		}
+		g.mu.Unlock()
+		g.poke()
+	}
+	if len(m.Prunes) > 0 {
+		g.mu.Lock()
+		g.tree.Prune(m.From, m.Prunes)
+		g.mu.Unlock()
+	}
+	for _, w := range m.Wants {
+		if w.Graft {
+			g.mu.Lock()
+			g.tree.Graft(m.From, w.Origin)
+			g.mu.Unlock()
+		}
+		if w.Settled && now.Sub(g.store.Changed(w.Origin)) < settle {
+			continue
+		}
+		g.sendDeltas(peer, g.store.Deltas(w.Want, chunkBudget))
+	}
+	for i, d := range m.Deltas {
+		ch := g.store.ApplyDelta(d)
+		local = append(local, ch.Local...)
+		heard = heard || d.Origin == m.From
+		g.stats.DeltaEntriesReceived.Add(uint64(len(d.Entries)))
+		g.progress.add(g.log, m.From, len(d.Entries), m.Totals[i], now)
+		// What an exchange brought is news like any other: it goes on
+		// along the trees, so that one agent's catch-up reaches all.
+		g.mu.Lock()
+		for _, e := range ch.Accepted {
+			outs = append(outs, g.tree.Broadcast(idOf(e), EncodeEntry(e), m.From, now)...)
+		}
+		g.mu.Unlock()
+	}
+	if m.HasDigest {
+		heard = true
+		send, want, ch := g.store.Plan(m.Digest)
+		local = append(local, ch.Local...)
+		if m.partial {
+			send = onlyListed(send, m.Digest)
+		}
+		for _, w := range send {
+			if m.settled && now.Sub(g.store.Changed(w.Origin)) < settle {
+				continue
 			}
+			g.sendDeltas(peer, g.store.Deltas(w, chunkBudget))
+		}
+		// Over push/pull the peer has this agent's digest too and pushes
+		// on its own; wants are for one-way exchanges.
+		if pushPull {
+			g.expecting(want, m.Digest, now)
+		} else if m.partial {
+			want = g.unexpected(want, m.Digest, now)
+		}
+		if len(want) > 0 && m.Reply && !pushPull {
+			var flags byte
+			if m.settled {
+				flags = wantSettled
+			}
+			g.sendWants(peer, want, flags)
+		}
+	}
+	for _, l := range m.Leaves {
+		if g.noteLeave(l) {
+			g.floodLeave(l, m.From)
+		}
+	}
+	for _, id := range m.SummaryReqs {
+		b := newMessage(g.version(peer), g.name)
+		b.summary(id, g.store.Summary())
+		g.sendUDP(peer, b)
+	}
+	if len(m.Summaries) > 0 {
+		g.answerProbes(m.From, m.Summaries)
+	}
+	if heard {
+		g.contacts.heard(m.From)
+	}
+	g.send(outs)
+	g.announceLocal(local)
+	if len(outs) > 0 {
+		g.poke()
+	}
+}
+
+// onlyListed keeps the wants of origins the digest lists.
+func onlyListed(ws []catalog.Want, ds []catalog.OriginDigest) []catalog.Want {
+	listed := make(map[string]bool, len(ds))
+	for _, d := range ds {
+		listed[d.Origin] = true
+	}
+	return slices.DeleteFunc(ws, func(w catalog.Want) bool { return !listed[w.Origin] })
+}
+
+// expectation is what a push/pull peer will send of an origin.
+type expectation struct {
+	epoch, known uint64
+	until        time.Time
+}
+
+// expectFor is how long an expected transfer holds off the same offers.
+const expectFor = 10 * time.Second
+
+// expecting records what a push/pull peer, which has this agent's digest,
+// is about to send.
+func (g *Gossip) expecting(want []catalog.Want, peer []catalog.OriginDigest, now time.Time) {
+	if len(want) == 0 {
+		return
+	}
+	by := make(map[string]catalog.OriginDigest, len(peer))
+	for _, d := range peer {
+		by[d.Origin] = d
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range want {
+		d := by[w.Origin]
+		g.expect[w.Origin] = expectation{epoch: d.Epoch, known: d.Known, until: now.Add(expectFor)}
+	}
+}
+
+// unexpected drops the wants that a transfer under way will satisfy: a
+// node joining gets the whole catalog from its seed, and every other
+// member offering its own section at the same time would send it twice.
+func (g *Gossip) unexpected(want []catalog.Want, peer []catalog.OriginDigest, now time.Time) []catalog.Want {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.expect) == 0 {
+		return want
+	}
+	for o, e := range g.expect {
+		if now.After(e.until) {
+			delete(g.expect, o)
+		}
+	}
+	return slices.DeleteFunc(want, func(w catalog.Want) bool {
+		e, ok := g.expect[w.Origin]
+		if !ok {
+			return false
+		}
+		for _, d := range peer {
+			if d.Origin == w.Origin {
+				return d.Epoch == e.epoch && d.Known <= e.known
+			}
+		}
+		return false
+	})
+}
+
+// announceLocal broadcasts this node's own entries after the catalog
+// re-stamped them, and has its new epoch announced through node metadata
+// (a takeover of a node with no services changes only the epoch).
+func (g *Gossip) announceLocal(local []catalog.Entry) {
+	if len(local) > 0 {
+		g.log.Info("re-announcing local entries the cluster held at another version", "entries", len(local))
+		g.Broadcast(local...)
+	}
+	if epoch := g.store.Epoch(); g.epoch.Swap(epoch) != epoch {
+		g.metaUpdate()
+	}
+}
+
+// metaUpdate has the owner re-announce this node's metadata. UpdateNode
+// takes memberlist locks the caller of a delegate may hold, so the
+// owner of the layer runs it (see MetaChanged).
+func (g *Gossip) metaUpdate() {
+	select {
+	case g.metaChanged <- struct{}{}:
+	default: // one pending re-announcement covers this change too
+	}
+}
+
+// send delivers the tree's outs, one UDP message per peer (or several,
+// if they do not fit one packet).
+func (g *Gossip) send(outs []plumtree.Out) {
+	if len(outs) == 0 {
+		return
+	}
+	g.mu.Lock()
+	type batch struct {
+		peer *member
+		msgs []*builder
+	}
+	byPeer := map[string]*batch{}
+	var order []string
+	for _, o := range outs {
+		p := g.members[o.To]
+		if p == nil {
+			continue
+		}
+		bt := byPeer[o.To]
+		if bt == nil {
+			bt = &batch{peer: p}
+			byPeer[o.To] = bt
+			order = append(order, o.To)
+		}
+		cur := func(n int) *builder {
+			if len(bt.msgs) == 0 || bt.msgs[len(bt.msgs)-1].len()+n > udpBudget {
+				bt.msgs = append(bt.msgs, g.newMessage(p))
+			}
+			return bt.msgs[len(bt.msgs)-1]
+		}
+		switch o.Kind {
+		case plumtree.Eager:
+			for _, pl := range o.Payloads {
+				cur(len(pl) + 8).entry(pl)
+				g.stats.Pushed.Add(1)
+			}
+		case plumtree.IHave:
+			for _, id := range o.IDs {
+				cur(len(id.Origin) + 24).ihave(id)
+				g.stats.IHaves.Add(1)
+			}
+		case plumtree.Prune:
+			for _, origin := range o.Origins {
+				cur(len(origin) + 8).prune(origin)
+				g.stats.Prunes.Add(1)
+			}
+		case plumtree.Graft:
+			for _, origin := range o.Origins {
+				w := catalog.Want{Origin: origin}
+				// The store is behind the agent's lock, taken after
+				// this one (never the other way round).
+				if epoch, known, ok := g.store.Known(origin); ok {
+					w.Epoch, w.Known = epoch, known
+				}
+				cur(len(origin)+32).want(w, wantGraft)
+				g.stats.Grafts.Add(1)
+			}
+		}
+	}
+	g.mu.Unlock()
+	for _, name := range order {
+		bt := byPeer[name]
+		for _, b := range bt.msgs {
+			g.sendUDP(bt.peer, b)
 		}
 	}
 }
 
-// queueMsg queues a message under a name: a later message of the same name
-// replaces it in the queue. done, if set, is closed once memberlist has
-// sent the message as often as it will.
-func (g *Gossip) queueMsg(name string, msg []byte, done ...chan struct{}) *broadcast {
-	if len(msg) > MaxMessageSize {
-		// Validation keeps every instance under the limit, so this is a
-		// bug; say so loudly rather than let it sit in the queue forever.
-		g.stats.Dropped.Add(1)
-		g.log.Error("message too large to gossip; dropped", "name", name, "bytes", len(msg), "limit", MaxMessageSize)
-		return nil
+// newMessage starts a message to a member in the version both speak.
+func (g *Gossip) newMessage(p *member) *builder {
+	v := g.version(p)
+	b := newMessage(v, g.name)
+	if v > ProtocolMax && len(g.extraRecord) > 0 {
+		b.record(200, g.extraRecord)
 	}
-	b := &broadcast{name: name, msg: msg}
-	if len(done) > 0 {
-		b.done = done[0]
-	}
-	g.queue.QueueBroadcast(b)
-	g.stats.Sent.Add(1)
-	g.pushNow(msg)
 	return b
 }
 
-// pushNow sends a message that is news to this node straight to a few
-// random peers, without waiting for memberlist's next gossip round. Every
-// node does this once per update, on first sight, so an update crosses
-// the cluster at network speed (log N hops of a UDP send each) instead of
-// one 200 ms gossip round per hop; the queued retransmissions remain the
-// reliable path should these packets be lost.
-func (g *Gossip) pushNow(msg []byte) {
+// sendUDP sends one message to a member as a UDP packet (best effort).
+func (g *Gossip) sendUDP(p *member, b *builder) {
 	ml := g.live()
 	if ml == nil {
 		return
 	}
-	targets := g.pushTargets()
-	g.stats.BytesOut.Add(uint64(len(msg) * len(targets)))
-	for i := range targets {
-		if err := ml.SendBestEffort(&targets[i], msg); err != nil {
-			g.log.Debug("direct push failed", "to", targets[i].Name, "err", err)
-		}
+	g.stats.BytesOut.Add(uint64(b.len()))
+	if err := ml.SendBestEffort(&p.node, b.b); err != nil {
+		g.log.Debug("send failed", "to", p.node.Name, "err", err)
 	}
 }
 
-// pushTargets picks pushFanout distinct random live peers (all of them if
-// there are fewer) by Floyd's sampling, without an O(N) shuffle.
-func (g *Gossip) pushTargets() []memberlist.Node {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := len(g.peers)
-	fanout := min(n, pushFanout(n+1, g.fanout))
-	targets := make([]memberlist.Node, 0, fanout)
-	picked := make(map[int]bool, fanout)
-	for j := n - fanout; j < n; j++ {
-		i := rand.IntN(j + 1)
-		if picked[i] {
-			i = j
+// sendWants asks a member for what it has that this agent lacks.
+func (g *Gossip) sendWants(p *member, wants []catalog.Want, flags byte) {
+	var msgs []*builder
+	for _, w := range wants {
+		if len(msgs) == 0 || msgs[len(msgs)-1].len()+len(w.Origin)+32 > udpBudget {
+			msgs = append(msgs, g.newMessage(p))
 		}
-		picked[i] = true
-		targets = append(targets, g.peers[i])
+		msgs[len(msgs)-1].want(w, flags)
 	}
-	return targets
+	for _, b := range msgs {
+		g.sendUDP(p, b)
+	}
 }
 
-// pushFanout is how many peers each node pushes news to, in a cluster of
-// n: an epidemic where every node pushes to f random peers misses a given
-// node with probability about e^-f, so f = ln(n)+2 leaves, in expectation,
-// fewer than e^-2 ≈ 0.14 nodes per update to the queued gossip (5 peers at
-// n = 8, 7 at 64, 9 at 1,000). Never fewer than memberlist's GossipNodes.
-func pushFanout(n, least int) int {
-	return max(least, int(math.Ceil(math.Log(float64(n))))+2)
-}
-
-// setPeer records whether a node is a live peer for pushNow.
-func (g *Gossip) setPeer(n *memberlist.Node, alive bool) {
-	if n.Name == g.name {
+// sendDeltas sends deltas to a member: in UDP packets if they fit a few,
+// else in chunks over TCP, from the layer's senders.
+func (g *Gossip) sendDeltas(p *member, ds []catalog.Delta) {
+	if len(ds) == 0 {
 		return
 	}
+	var total, size int
+	for _, d := range ds {
+		total += len(d.Entries)
+		size += deltaSize(d)
+	}
+	g.stats.DeltaEntriesSent.Add(uint64(total))
+	if size <= 4*udpBudget && len(ds) <= 8 {
+		var msgs []*builder
+		for _, d := range ds {
+			if n := deltaSize(d); len(msgs) == 0 || msgs[len(msgs)-1].len()+n > udpBudget {
+				msgs = append(msgs, g.newMessage(p))
+			}
+			msgs[len(msgs)-1].delta(d, uint64(total))
+		}
+		for _, b := range msgs {
+			g.sendUDP(p, b)
+		}
+		return
+	}
+	g.queue(job{to: p, deltas: ds, total: uint64(total)})
+}
+
+// Leave announces this node's departure and waits up to timeout for it to
+// go out. Other agents hide its services as soon as the announcement
+// reaches them, and record the node as left rather than failed.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	l := Leave{Node: g.name, Epoch: g.store.Epoch(), Gen: g.gen.Load()}
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	for i := range g.peers {
-		if g.peers[i].Name == n.Name {
-			g.peers = append(g.peers[:i], g.peers[i+1:]...)
-			break
+	g.leaving[g.name] = l
+	g.mu.Unlock()
+	g.floodLeave(l, "")
+	if err := g.live().Leave(timeout); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	return nil
+}
+
+// floodLeave sends a leave announcement to every overlay neighbour but
+// the one it came from; each agent passes it on once, so it reaches all
+// within a few network hops. memberlist's own leave (slower) reaches any
+// agent this misses.
+func (g *Gossip) floodLeave(l Leave, from string) {
+	g.mu.Lock()
+	g.refreshOverlay(time.Now(), true)
+	var to []*member
+	for _, n := range g.tree.Peers() {
+		if p := g.members[n]; p != nil && n != from && n != l.Node {
+			to = append(to, p)
 		}
 	}
-	if alive {
-		g.peers = append(g.peers, *n)
+	g.mu.Unlock()
+	for _, p := range to {
+		b := g.newMessage(p)
+		b.leave(l)
+		g.sendUDP(p, b)
 	}
-	g.members.Store(int64(len(g.peers) + 1))
+}
+
+// noteLeave takes a leave announcement if it names a member's current run
+// and generation, and reports whether it was news. An announcement for
+// this node that it did not make is refuted: the node bumps its
+// generation and announces itself again, which undoes the leave
+// everywhere.
+func (g *Gossip) noteLeave(l Leave) bool {
+	g.mu.Lock()
+	if old, ok := g.leaving[l.Node]; ok && old == l {
+		g.mu.Unlock()
+		return false
+	}
+	if l.Node == g.name {
+		if _, mine := g.leaving[g.name]; mine {
+			g.mu.Unlock()
+			return false
+		}
+		g.mu.Unlock()
+		if l.Epoch == g.store.Epoch() && l.Gen == g.gen.Load() {
+			g.gen.Add(1)
+			g.stats.LeavesRefuted.Add(1)
+			g.log.Warn("refuting a leave announced in this node's name")
+			g.metaUpdate()
+		}
+		return false
+	}
+	p := g.members[l.Node]
+	if p == nil || p.meta.Epoch != l.Epoch || p.meta.Gen != l.Gen {
+		// Not a member, or not its current run: stale or forged.
+		g.mu.Unlock()
+		return false
+	}
+	g.leaving[l.Node] = l
+	node := p.node
+	g.mu.Unlock()
+	g.setNode(&node, catalog.StatusLeft)
+	return true
+}
+
+// isLeaving reports whether the node announced its leave in the run and
+// generation its metadata shows.
+func (g *Gossip) isLeaving(name string, meta NodeMeta) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l, ok := g.leaving[name]
+	return ok && l.Epoch == meta.Epoch && l.Gen == meta.Gen
 }
 
 // MetaChanged delivers a value when this node's metadata changed and must
 // be re-announced with UpdateMeta by the layer's owner.
 func (g *Gossip) MetaChanged() <-chan struct{} { return g.metaChanged }
 
-// SetDigest announces the digest of this node's catalog in its node
-// metadata (so that every agent can tell whether all agree), unless the
-// metadata memberlist holds for this node carries it already, and returns
-// once memberlist has queued the update or timeout has passed. It checks
-// memberlist's copy rather than what it asked for last: a refutation
-// racing an update can leave memberlist's local state at the older
-// metadata, and call it again later to repair that.
-func (g *Gossip) SetDigest(d uint64, timeout time.Duration) error {
-	g.digest.Store(d)
-	ml := g.live()
-	if ml == nil {
-		return nil
-	}
-	if m, err := DecodeMeta(ml.LocalNode().Meta); err == nil && m.Digest == d {
-		return nil
-	}
-	return g.UpdateMeta(timeout)
-}
-
-// UpdateMeta re-announces this node's metadata (after an epoch change).
+// UpdateMeta re-announces this node's metadata (after an epoch change or
+// a refuted leave).
 func (g *Gossip) UpdateMeta(timeout time.Duration) error {
 	return g.live().UpdateNode(timeout)
 }
@@ -378,61 +816,16 @@ func oneLine(err error) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-// Leave announces this node's departure and waits up to timeout for it to
-// go out. Other agents hide its services as soon as the announcement
-// reaches them, and record the node as left rather than failed.
-func (g *Gossip) Leave(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	l := Leave{Node: g.name, Epoch: g.store.Epoch()}
-	g.noteLeave(l)
-	if g.live().NumMembers() > 1 {
-		done := make(chan struct{})
-		g.queueMsg(leaveKey(g.name), EncodeLeave(l), done)
-		t := time.NewTimer(timeout / 2)
-		select {
-		case <-done:
-		case <-t.C:
-			g.log.Warn("leave announcement still queued; leaving anyway")
-		}
-		t.Stop()
-	}
-	if err := g.live().Leave(time.Until(deadline)); err != nil {
-		return fmt.Errorf("leave: %w", err)
-	}
-	return nil
-}
-
-// Shutdown stops memberlist. Leave first for a graceful exit.
+// Shutdown stops memberlist and the layer's goroutines. Leave first for a
+// graceful exit.
 func (g *Gossip) Shutdown() error {
-	if err := g.live().Shutdown(); err != nil {
+	err := g.live().Shutdown()
+	g.stopOnce.Do(func() {
+		g.stop()
+		g.done.Wait()
+	})
+	if err != nil {
 		return fmt.Errorf("shutdown gossip: %w", err)
 	}
 	return nil
-}
-
-// broadcast is one queued message; its name makes a newer update of the
-// same instance replace it in memberlist's queue.
-type broadcast struct {
-	name     string
-	msg      []byte
-	done     chan struct{}   // closed by Finished, if set
-	version  catalog.Version // of an entry's message
-	finished atomic.Bool
-}
-
-var _ memberlist.NamedBroadcast = (*broadcast)(nil)
-
-func (b *broadcast) Invalidates(other memberlist.Broadcast) bool {
-	o, ok := other.(*broadcast)
-	return ok && o.name == b.name
-}
-func (b *broadcast) Name() string    { return b.name }
-func (b *broadcast) Message() []byte { return b.msg }
-
-// Finished is called by the queue, under its lock: it takes no other lock.
-func (b *broadcast) Finished() {
-	b.finished.Store(true)
-	if b.done != nil {
-		close(b.done)
-	}
 }

@@ -12,16 +12,28 @@ import (
 // NodeMeta is what a Shoal agent puts in its memberlist node metadata:
 // small facts only (memberlist allows 512 bytes), never the catalog.
 type NodeMeta struct {
-	Protocol   uint8  // ProtocolVersion of the agent
-	Epoch      uint64 // the agent's current epoch: a restart announces a new one
-	Datacenter string
-	Version    string // Shoal's version, for `shoal members`
+	// Protocol is the highest protocol version the agent speaks; MinProtocol
+	// the lowest (0: Protocol only, as agents before version 3 announced).
+	Protocol    uint8
+	MinProtocol uint8
+	Epoch       uint64 // the agent's current epoch: a restart announces a new one
+	Datacenter  string
+	Version     string // Shoal's version, for `shoal members`
 	// User is the operator's node metadata (node_meta), valid for
 	// catalog.ValidateNodeMeta; nil when there is none.
 	User map[string]string
-	// Digest is the digest of the agent's catalog as it last announced
-	// it (catalog.Catalog.Digest); 0 when it has announced none.
-	Digest uint64
+	// Gen grows each time the agent refutes a leave announced in its
+	// name: a leave counts only for the (Epoch, Gen) it names, so a forged
+	// one is undone by the next announcement.
+	Gen uint64
+}
+
+// Protocols is the range of protocol versions the agent speaks.
+func (m NodeMeta) Protocols() (lo, hi uint8) {
+	if m.MinProtocol == 0 || m.MinProtocol > m.Protocol {
+		return m.Protocol, m.Protocol
+	}
+	return m.MinProtocol, m.Protocol
 }
 
 const metaMagic = 's'
@@ -32,8 +44,10 @@ const metaMagic = 's'
 // not know, so a record type added later needs no new ProtocolVersion
 // (which would split the cluster during an upgrade).
 const (
-	metaRecordUser   byte = 1 // User: a count, then sorted key, value pairs
-	metaRecordDigest byte = 2 // Digest: 8 bytes, big-endian
+	metaRecordUser byte = 1 // User: a count, then sorted key, value pairs
+	// 2 was the catalog digest of protocol 2, which rode in metadata.
+	metaRecordProtocols byte = 3 // MinProtocol: 1 byte (Protocol is the maximum)
+	metaRecordGen       byte = 4 // Gen: a uvarint
 )
 
 // EncodeMeta encodes node metadata. User metadata is encoded with its
@@ -54,9 +68,13 @@ func EncodeMeta(m NodeMeta) []byte {
 		b = binary.AppendUvarint(b, uint64(len(rec)))
 		b = append(b, rec...)
 	}
-	if m.Digest != 0 {
-		b = append(b, metaRecordDigest, 8)
-		b = binary.BigEndian.AppendUint64(b, m.Digest)
+	if m.MinProtocol != 0 {
+		b = append(b, metaRecordProtocols, 1, m.MinProtocol)
+	}
+	if m.Gen != 0 {
+		gen := binary.AppendUvarint(nil, m.Gen)
+		b = append(b, metaRecordGen, byte(len(gen)))
+		b = append(b, gen...)
 	}
 	return b
 }
@@ -72,7 +90,7 @@ func DecodeMeta(b []byte) (NodeMeta, error) {
 	m.Epoch = d.uvarint("epoch")
 	m.Datacenter = d.string("datacenter")
 	m.Version = d.string("version")
-	seenUser, seenDigest := false, false
+	seen := map[byte]bool{}
 	for d.err == nil && len(d.buf) > 0 {
 		typ := d.byte("metadata record type")
 		n := d.uvarint("metadata record length")
@@ -84,25 +102,27 @@ func DecodeMeta(b []byte) (NodeMeta, error) {
 		}
 		rec := decoder{buf: d.buf[:n]}
 		d.buf = d.buf[n:]
+		if seen[typ] {
+			d.fail("metadata record %d given twice", typ)
+			break
+		}
+		seen[typ] = true
 		switch typ {
 		case metaRecordUser:
-			if seenUser {
-				d.fail("node meta given twice")
-				break
-			}
-			seenUser = true
 			m.User = rec.userMeta()
 			d.err = rec.err
-		case metaRecordDigest:
-			if seenDigest || len(rec.buf) != 8 {
-				d.fail("bad catalog digest record")
+		case metaRecordProtocols:
+			if len(rec.buf) != 1 || rec.buf[0] == 0 || rec.buf[0] > m.Protocol {
+				d.fail("bad protocol range record")
 				break
 			}
-			seenDigest = true
-			m.Digest = binary.BigEndian.Uint64(rec.buf)
-			if m.Digest == 0 {
-				d.fail("zero catalog digest") // encoded as no record
+			m.MinProtocol = rec.buf[0]
+		case metaRecordGen:
+			m.Gen = rec.uvarint("gen")
+			if rec.err == nil && (len(rec.buf) != 0 || m.Gen == 0) {
+				rec.fail("bad generation record")
 			}
+			d.err = rec.err
 		default:
 			// A later version's record: skipped, so that a newer agent
 			// is not refused.
@@ -152,9 +172,6 @@ func nodeMetaMap(m NodeMeta) map[string]string {
 	out := make(map[string]string, len(m.User)+2)
 	maps.Copy(out, m.User)
 	out[VersionMetaKey] = m.Version
-	if m.Digest != 0 {
-		out[catalog.DigestMetaKey] = catalog.FormatDigest(m.Digest)
-	}
 	return out
 }
 

@@ -56,7 +56,7 @@ func metaSeeds(m NodeMeta) [][]byte {
 }
 
 func TestMetaUserRoundTrip(t *testing.T) {
-	m := NodeMeta{Protocol: ProtocolVersion, Epoch: 1 << 40, Datacenter: "dc1", Version: "1.2.3",
+	m := NodeMeta{Protocol: ProtocolMax, Epoch: 1 << 40, Datacenter: "dc1", Version: "1.2.3",
 		User: map[string]string{"rack": "r12", "env": "prod", "az": "", "Team_A-1": "é"}}
 	b := EncodeMeta(m)
 	got, err := DecodeMeta(b)
@@ -68,8 +68,8 @@ func TestMetaUserRoundTrip(t *testing.T) {
 	}
 	// Without user metadata the bytes are what agents before node_meta
 	// sent, and an empty map is no map.
-	old := EncodeMeta(NodeMeta{Protocol: ProtocolVersion, Epoch: 3, Datacenter: "dc1", Version: "1"})
-	if withEmpty := EncodeMeta(NodeMeta{Protocol: ProtocolVersion, Epoch: 3, Datacenter: "dc1", Version: "1", User: map[string]string{}}); string(withEmpty) != string(old) {
+	old := EncodeMeta(NodeMeta{Protocol: ProtocolMax, Epoch: 3, Datacenter: "dc1", Version: "1"})
+	if withEmpty := EncodeMeta(NodeMeta{Protocol: ProtocolMax, Epoch: 3, Datacenter: "dc1", Version: "1", User: map[string]string{}}); string(withEmpty) != string(old) {
 		t.Fatalf("empty user metadata changed the encoding: %q vs %q", withEmpty, old)
 	}
 	if got, err := DecodeMeta(old); err != nil || got.User != nil {
@@ -94,7 +94,7 @@ func decodeMetaBeforeRecords(b []byte) (NodeMeta, error) {
 // An older agent in the same cluster keeps accepting an agent with user
 // metadata: the protocol version is the same and it reads what it knows.
 func TestMetaUserReadByOlderAgents(t *testing.T) {
-	m := NodeMeta{Protocol: ProtocolVersion, Epoch: 5, Datacenter: "dc1", Version: "2.0.0", User: map[string]string{"env": "prod"}}
+	m := NodeMeta{Protocol: ProtocolMax, Epoch: 5, Datacenter: "dc1", Version: "2.0.0", User: map[string]string{"env": "prod"}}
 	got, err := decodeMetaBeforeRecords(EncodeMeta(m))
 	want := m
 	want.User = nil
@@ -104,7 +104,7 @@ func TestMetaUserReadByOlderAgents(t *testing.T) {
 }
 
 func TestMetaRecordsStrict(t *testing.T) {
-	seeds := metaSeeds(NodeMeta{Protocol: ProtocolVersion, Epoch: 2, Datacenter: "dc1", Version: "1"})
+	seeds := metaSeeds(NodeMeta{Protocol: ProtocolMax, Epoch: 2, Datacenter: "dc1", Version: "1"})
 	accepted := map[int]map[string]string{0: nil, 1: {"env": "prod"}, 9: nil}
 	for i, b := range seeds {
 		m, err := DecodeMeta(b)
@@ -127,11 +127,33 @@ func TestMetaUserLimitsExceedMemberlist(t *testing.T) {
 	for i := range 32 {
 		user[strings.Repeat(string(rune('a'+i%26)), 1+i)] = strings.Repeat("v", 512)
 	}
-	b := EncodeMeta(NodeMeta{Protocol: ProtocolVersion, Epoch: 1, Datacenter: "dc1", Version: "1", User: user})
+	b := EncodeMeta(NodeMeta{Protocol: ProtocolMax, Epoch: 1, Datacenter: "dc1", Version: "1", User: user})
 	if len(b) <= memberlist.MetaMaxSize {
 		t.Fatalf("%d bytes fit; the size check would be dead code", len(b))
 	}
 	if m, err := DecodeMeta(b); err != nil || len(m.User) != 32 {
 		t.Fatalf("decoding the largest user metadata: %d pairs, %v", len(m.User), err)
+	}
+}
+
+// The protocol range and the refutation generation round-trip; agents of
+// protocol 2 (one version byte, no range) read as that version alone.
+func TestMetaProtocolsAndGen(t *testing.T) {
+	m := NodeMeta{Protocol: 4, MinProtocol: 3, Epoch: 9, Datacenter: "dc1", Version: "1", Gen: 300}
+	got, err := DecodeMeta(EncodeMeta(m))
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if lo, hi := got.Protocols(); lo != 3 || hi != 4 {
+		t.Errorf("Protocols = %d, %d", lo, hi)
+	}
+	v2, err := DecodeMeta(EncodeMeta(NodeMeta{Protocol: 2, Epoch: 1, Datacenter: "dc1", Version: "0.1.0"}))
+	if lo, hi := v2.Protocols(); err != nil || lo != 2 || hi != 2 {
+		t.Errorf("a protocol 2 agent reads as %d to %d (%v)", lo, hi, err)
+	}
+	// A range above the version byte is refused.
+	bad := append(EncodeMeta(NodeMeta{Protocol: 3, Epoch: 1, Datacenter: "dc1", Version: "1"}), record(metaRecordProtocols, []byte{4})...)
+	if _, err := DecodeMeta(bad); !errors.Is(err, ErrMalformed) {
+		t.Errorf("min protocol above max: %v", err)
 	}
 }

@@ -21,6 +21,13 @@ import (
 // Beside the coordinate the layer keeps, per peer, when it last heard from
 // it: an answered ping, news the peer wrote, a push/pull with it. That is
 // the staleness an answer shows for each instance.
+//
+// Acks also carry the summary of the catalog the answering agent serves
+// (catalog.Summary): every probe thus tells the prober, for 10 bytes,
+// whether a random peer serves the same catalog, and a difference that
+// lasts starts an anti-entropy exchange (see exchange.go). This is what
+// catches a change that was lost, or made while a link was down, without
+// any traffic of its own while the cluster agrees.
 
 // The ack payload: a version byte, the number of dimensions, then the
 // vector, the error, the adjustment and the height as little-endian
@@ -147,10 +154,56 @@ type ping struct{ g *Gossip }
 
 var _ memberlist.PingDelegate = (*ping)(nil)
 
+// The ack payload: a version byte, then records of a type byte, a length
+// byte and that many bytes; records of unknown types are skipped.
+const (
+	ackVersion    = 2
+	ackCoordinate = 1 // EncodeCoordinate
+	ackSummary    = 2 // 8 bytes, big-endian
+)
+
+// EncodeAck encodes an ack payload: a coordinate (encoded) and a summary.
+func EncodeAck(coord []byte, summary uint64) []byte {
+	b := make([]byte, 0, 4+len(coord)+10)
+	b = append(b, ackVersion, ackCoordinate, byte(len(coord)))
+	b = append(b, coord...)
+	b = append(b, ackSummary, 8)
+	return binary.BigEndian.AppendUint64(b, summary)
+}
+
+// DecodeAck decodes an ack payload. A payload without a summary record
+// returns ok false for it.
+func DecodeAck(b []byte) (coord *coordinate.Coordinate, summary uint64, ok bool, err error) {
+	if len(b) < 1 || b[0] != ackVersion {
+		return nil, 0, false, fmt.Errorf("%w: ack payload of version %v", ErrMalformed, b[:min(1, len(b))])
+	}
+	b = b[1:]
+	for len(b) > 0 {
+		if len(b) < 2 || int(b[1]) > len(b)-2 {
+			return nil, 0, false, fmt.Errorf("%w: truncated ack record", ErrMalformed)
+		}
+		typ, rec := b[0], b[2:2+b[1]]
+		b = b[2+b[1]:]
+		switch typ {
+		case ackCoordinate:
+			if coord, err = DecodeCoordinate(rec); err != nil {
+				return nil, 0, false, err
+			}
+		case ackSummary:
+			if len(rec) != 8 {
+				return nil, 0, false, fmt.Errorf("%w: summary of %d bytes", ErrMalformed, len(rec))
+			}
+			summary, ok = binary.BigEndian.Uint64(rec), true
+		}
+	}
+	return coord, summary, ok, nil
+}
+
 // AckPayload is called from memberlist's packet loop for every ping this
-// node answers: it hands out the payload encoded when the coordinate last
-// moved, which memberlist only reads.
-func (p *ping) AckPayload() []byte { return *p.g.ackPayload.Load() }
+// node answers: the coordinate as last encoded and the current summary.
+func (p *ping) AckPayload() []byte {
+	return EncodeAck(*p.g.ackPayload.Load(), p.g.store.Summary())
+}
 
 // NotifyPingComplete is called by memberlist's prober after a direct ping
 // was answered (not an indirect one: its round trip is not the peer's).
@@ -163,12 +216,18 @@ func (p *ping) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, pay
 	c := g.contacts.add(other.Name)
 	c.heard.Store(g.contacts.clock())
 	if len(payload) == 0 {
-		return // an agent from before coordinates: nothing to learn
+		return // not a Shoal agent's ack: nothing to learn
 	}
-	theirs, err := DecodeCoordinate(payload)
+	theirs, summary, hasSummary, err := DecodeAck(payload)
 	if err != nil {
 		g.stats.Malformed.Add(1)
-		g.log.Debug("ignored a ping ack's coordinate", "from", other.Name, "err", err)
+		g.log.Debug("ignored a ping ack's payload", "from", other.Name, "err", err)
+		return
+	}
+	if hasSummary {
+		g.peerSummary(other.Name, summary)
+	}
+	if theirs == nil {
 		return
 	}
 	ours := g.coord.GetCoordinate()
@@ -223,10 +282,10 @@ func (g *Gossip) LastHeard(nodes []string, ago []time.Duration) {
 	}
 }
 
-// ForgetExcept drops what the layer keeps (coordinate, last heard) of
-// every peer keep rejects: the owner calls it with the nodes its catalog
-// still holds, so that nodes reaped there are forgotten here too. keep is
-// called without the layer's locks.
+// ForgetExcept drops what the layer keeps (coordinate, last heard, leave,
+// broadcast tree) of every node keep rejects: the owner calls it with the
+// nodes its catalog still holds, so that nodes reaped there are forgotten
+// here too. keep is called without the layer's locks.
 func (g *Gossip) ForgetExcept(keep func(node string) bool) {
 	g.contacts.mu.RLock()
 	names := make([]string, 0, len(g.contacts.m))
@@ -234,9 +293,17 @@ func (g *Gossip) ForgetExcept(keep func(node string) bool) {
 		names = append(names, n)
 	}
 	g.contacts.mu.RUnlock()
+	g.mu.Lock()
+	for n := range g.leaving {
+		names = append(names, n)
+	}
+	for n := range g.lastPeer {
+		names = append(names, n)
+	}
+	g.mu.Unlock()
 	for _, n := range names {
-		if !keep(n) {
-			g.forget(n)
+		if n != g.name && !keep(n) {
+			g.forgetNode(n)
 		}
 	}
 }

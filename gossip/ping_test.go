@@ -158,8 +158,8 @@ func newPingGossip(t *testing.T, name string) *Gossip {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gossip{name: name, log: slog.New(slog.DiscardHandler), coord: cl,
-		contacts: contacts{start: time.Now(), m: map[string]*contact{}}}
+	g := bareGossip(name)
+	g.log, g.coord = slog.New(slog.DiscardHandler), cl
 	ack := EncodeCoordinate(cl.GetCoordinate())
 	g.ackPayload.Store(&ack)
 	return g
@@ -199,8 +199,8 @@ func TestPingIgnoresBadCoordinates(t *testing.T) {
 
 	other := coordinate.DefaultConfig()
 	other.Dimensionality = 3
-	p.NotifyPingComplete(&memberlist.Node{Name: "b"}, time.Millisecond, EncodeCoordinate(coordinate.NewCoordinate(other)))
-	p.NotifyPingComplete(&memberlist.Node{Name: "b"}, time.Millisecond, []byte{coordVersion, 8, 1, 2, 3})
+	p.NotifyPingComplete(&memberlist.Node{Name: "b"}, time.Millisecond, EncodeAck(EncodeCoordinate(coordinate.NewCoordinate(other)), 0))
+	p.NotifyPingComplete(&memberlist.Node{Name: "b"}, time.Millisecond, EncodeAck([]byte{coordVersion, 8, 1, 2, 3}, 0))
 	p.NotifyPingComplete(&memberlist.Node{Name: "b"}, time.Millisecond, nil)
 	if _, ok := g.Coordinate("b"); ok {
 		t.Error("kept a coordinate of other dimensions or a malformed one")
@@ -225,7 +225,7 @@ func TestLastHeardAndForget(t *testing.T) {
 	g.contacts.add("c")
 	g.contacts.heard("b")
 	g.contacts.heard("zz") // not a member: ignored
-	(&ping{g: g}).NotifyPingComplete(&memberlist.Node{Name: "c"}, time.Millisecond, EncodeCoordinate(coordinate.NewCoordinate(coordinate.DefaultConfig())))
+	(&ping{g: g}).NotifyPingComplete(&memberlist.Node{Name: "c"}, time.Millisecond, EncodeAck(EncodeCoordinate(coordinate.NewCoordinate(coordinate.DefaultConfig())), 0))
 
 	nodes := []string{"a", "b", "c", "d", "zz"}
 	ago := make([]time.Duration, len(nodes))
@@ -248,4 +248,37 @@ func TestLastHeardAndForget(t *testing.T) {
 	if _, ok := g.Coordinate("a"); !ok {
 		t.Error("this node has no coordinate")
 	}
+}
+
+// An ack carries the answering agent's summary beside its coordinate;
+// records of a later version are skipped.
+func TestAckRoundTrip(t *testing.T) {
+	c := EncodeCoordinate(coordinate.NewCoordinate(coordinate.DefaultConfig()))
+	b := EncodeAck(c, 0xfeedface)
+	got, sum, ok, err := DecodeAck(b)
+	if err != nil || !ok || sum != 0xfeedface || got == nil {
+		t.Fatalf("DecodeAck = %v, %x, %v, %v", got, sum, ok, err)
+	}
+	later := append(append([]byte(nil), b...), 9, 2, 'h', 'i')
+	if _, sum, ok, err := DecodeAck(later); err != nil || !ok || sum != 0xfeedface {
+		t.Errorf("a later version's ack: %x, %v, %v", sum, ok, err)
+	}
+	for name, bad := range map[string][]byte{"empty": nil, "version 1": c, "truncated": b[:len(b)-1], "short summary": {ackVersion, ackSummary, 7, 0, 0, 0, 0, 0, 0, 0}} {
+		if _, _, _, err := DecodeAck(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// FuzzDecodeAck: ack payloads come from any peer.
+func FuzzDecodeAck(f *testing.F) {
+	f.Add(EncodeAck(EncodeCoordinate(coordinate.NewCoordinate(coordinate.DefaultConfig())), 7))
+	f.Add([]byte{ackVersion})
+	f.Add([]byte{ackVersion, 9, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, _, _, err := DecodeAck(b)
+		if err == nil && c != nil && !c.IsValid() {
+			t.Fatalf("accepted an invalid coordinate %+v", c)
+		}
+	})
 }

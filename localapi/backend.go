@@ -114,6 +114,12 @@ type Backend interface {
 	// as long as nodes. It must be cheap: every instance list calls it.
 	LastHeard(nodes []string, ago []time.Duration)
 
+	// Summaries asks every alive member for the summary of the catalog it
+	// serves now (catalog.Summary) and returns the answers that came
+	// within about a second, by node; a member that did not answer is
+	// missing.
+	Summaries(ctx context.Context) map[string]uint64
+
 	// Monitor streams the agent's log lines at level and above, as slog
 	// text lines or, with json, JSON lines, each ending in '\n', until ctx
 	// ends; the channel is closed then. Lines are read only. A reader

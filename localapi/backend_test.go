@@ -57,6 +57,8 @@ type testBackend struct {
 	// a node missing from heard has not been heard from.
 	coords map[string]*coordinate.Coordinate
 	heard  map[string]time.Duration
+	// summaries are what remote members answer a convergence probe with.
+	summaries map[string]uint64
 }
 
 const localNode = "node-a"
@@ -485,6 +487,17 @@ func (b *testBackend) LastHeard(nodes []string, ago []time.Duration) {
 		}
 		ago[i] = d
 	}
+}
+
+// Summaries answers with the summaries tests set for the remote nodes.
+func (b *testBackend) Summaries(ctx context.Context) map[string]uint64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make(map[string]uint64, len(b.summaries))
+	for n, s := range b.summaries {
+		out[n] = s
+	}
+	return out
 }
 
 var _ Backend = (*testBackend)(nil)

@@ -8,8 +8,9 @@ import (
 	"github.com/shoal-sd/shoal/catalog"
 )
 
-// The convergence view lists this agent's digest per origin and says
-// whether every serving member announced the same catalog digest.
+// The convergence view lists this agent's versions and hash per origin
+// and says whether every serving member answered with this agent's
+// summary.
 func TestConvergenceView(t *testing.T) {
 	b, h := newTestServer(t)
 	b.addRemote("node-b", "10.0.0.2", catalog.Service{ID: "web-1", Name: "web", Port: 80})
@@ -24,26 +25,27 @@ func TestConvergenceView(t *testing.T) {
 		return c
 	}
 	c := get()
-	if c.Node != localNode || len(c.Origins) != 1 || c.Origins[0].Origin != "node-b" || c.Origins[0].Entries != 1 || len(c.Digest) != 16 {
+	if c.Node != localNode || len(c.Origins) != 1 || c.Origins[0].Origin != "node-b" || c.Origins[0].Entries != 1 ||
+		c.Origins[0].Known != 1 || !c.Origins[0].Served || len(c.Digest) != 16 {
 		t.Fatalf("view %+v", c)
 	}
-	if c.Converged || len(c.Members) != 1 || c.Members[0].Agrees {
-		t.Fatalf("node-b announced nothing yet, but %+v", c)
+	if c.Converged || len(c.Members) != 1 || c.Members[0].Agrees || c.Members[0].Digest != "" {
+		t.Fatalf("node-b did not answer, but %+v", c)
 	}
-	announce := func(digest string) {
-		b.update(func(cat *catalog.Catalog) {
-			n, _ := cat.Node("node-b")
-			n.Meta = map[string]string{catalog.DigestMetaKey: digest}
-			cat.SetNode(n, b.now)
-		})
+	var sum uint64
+	b.Read(func(cat *catalog.Catalog) { sum = cat.Summary() })
+	answer := func(s uint64) {
+		b.mu.Lock()
+		b.summaries = map[string]uint64{"node-b": s}
+		b.mu.Unlock()
 	}
-	announce(c.Digest)
-	if c := get(); !c.Converged || !c.Members[0].Agrees {
-		t.Fatalf("node-b announced the same digest, but %+v", c)
+	answer(sum)
+	if c := get(); !c.Converged || !c.Members[0].Agrees || c.Members[0].Digest != c.Digest {
+		t.Fatalf("node-b answered the same summary, but %+v", c)
 	}
-	announce("0000000000000001")
-	if c := get(); c.Converged {
-		t.Fatalf("node-b announced another digest, but %+v", c)
+	answer(sum + 1)
+	if c := get(); c.Converged || c.Members[0].Agrees {
+		t.Fatalf("node-b answered another summary, but %+v", c)
 	}
 	// A dead member does not count.
 	b.setStatus("node-b", catalog.StatusDead)

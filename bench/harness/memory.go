@@ -101,7 +101,7 @@ func catalogMemory(ctx context.Context, o *Options, k int) ([]Result, error) {
 			Port:    7946,
 			Status:  catalog.StatusAlive,
 			Epoch:   epoch + uint64(j) + 1,
-			Meta:    map[string]string{gossip.VersionMetaKey: "0.1.0", catalog.DigestMetaKey: catalog.FormatDigest(uint64(j))},
+			Meta:    map[string]string{gossip.VersionMetaKey: "0.1.0"},
 		}, now)
 	}
 	for i := range k {
@@ -114,11 +114,11 @@ func catalogMemory(ctx context.Context, o *Options, k int) ([]Result, error) {
 			Version: catalog.Version{Epoch: epoch + uint64(j) + 1, Counter: uint64(i%memPerNode + 1)},
 			Service: memService(i).Normalize(),
 		}
-		m, err := gossip.Decode(gossip.EncodeEntry(e))
+		got, err := gossip.DecodeEntry(gossip.EncodeEntry(e))
 		if err != nil {
 			return nil, fmt.Errorf("catalog memory: decode instance %d: %w", i, err)
 		}
-		if ch := cat.Apply(m.Entry, now); len(ch.Accepted) != 1 {
+		if ch := cat.Apply(got, now); len(ch.Accepted) != 1 {
 			return nil, fmt.Errorf("catalog memory: instance %d (%s/%s) not accepted", i, e.Origin, e.Service.ID)
 		}
 	}
