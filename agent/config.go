@@ -76,11 +76,11 @@ type Config struct {
 	// EncryptKey is a base64 gossip key of 16, 24 or 32 bytes (see
 	// `shoal keygen`); every agent of the cluster needs the same one.
 	EncryptKey string
-	// TombstoneTTL is how long a deregistration is remembered. It must
-	// outlast every way an older copy can still arrive, so it is at least
-	// NodeReapTTL: a node away (suspended, partitioned) for less than that
-	// comes back holding copies that a reaped tombstone could no longer
-	// refuse. Default 72h.
+	// TombstoneTTL is how long a deregistration is remembered as such.
+	// Once it is reaped, the origin's watermark (the highest counter of a
+	// reaped tombstone) still refuses any older copy, however late it
+	// comes: a node suspended for a week cannot bring the service back.
+	// Default 72h.
 	TombstoneTTL time.Duration
 	// NodeReapTTL is how long the services of a failed or departed node are
 	// kept (hidden) before they are forgotten. Default 72h.
@@ -217,9 +217,6 @@ func (c *Config) Validate() error {
 	}
 	if c.TombstoneTTL <= 0 || c.NodeReapTTL <= 0 || c.LeaveTimeout <= 0 {
 		return fmt.Errorf("tombstone-ttl, node-reap-ttl and leave-timeout must be positive")
-	}
-	if c.TombstoneTTL < c.NodeReapTTL {
-		return fmt.Errorf("tombstone-ttl: %s is shorter than node-reap-ttl %s; a node away that long could bring back deregistered services", c.TombstoneTTL, c.NodeReapTTL)
 	}
 	return nil
 }

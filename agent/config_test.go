@@ -29,7 +29,7 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"key not base64", func(c *Config) { c.EncryptKey = "not base64!" }, "encrypt"},
 		{"key too short", func(c *Config) { c.EncryptKey = "AAAA" }, "encrypt"},
 		{"dev with data dir", func(c *Config) { *c = DevConfig(); c.DataDir = "/tmp/x" }, "data-dir"},
-		{"tombstones outlived by node reaping", func(c *Config) { c.TombstoneTTL = c.NodeReapTTL / 2 }, "tombstone-ttl"},
+		{"tombstones never reaped", func(c *Config) { c.TombstoneTTL = 0 }, "tombstone-ttl"},
 		{"key 16 bytes", func(c *Config) { c.EncryptKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, ""},
 		{"dns off", func(c *Config) { c.DNSAddr = "" }, ""},
 		{"dns addr without a port", func(c *Config) { c.DNSAddr = "127.0.0.1" }, "dns-addr"},

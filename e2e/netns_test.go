@@ -278,6 +278,87 @@ func (c *cluster) cleanup() {
 	}
 }
 
+// watch follows a service on host h with `shoal watch --exec`, which runs
+// at every change the agent sees (a blocking query, not a poll), and
+// records each answer with the time it came. Stop kills the watcher.
+type watch struct {
+	log  string
+	cmd  *exec.Cmd
+	host int
+}
+
+func (c *cluster) watch(h int, service string) *watch {
+	c.t.Helper()
+	w := &watch{log: filepath.Join(c.t.TempDir(), fmt.Sprintf("watch-%d-%s.log", h, service)), host: h}
+	// One line per answer: the time, then the answer's JSON.
+	script := fmt.Sprintf(`{ date +%%s.%%N; tr -d '\n'; } | tr '\n' ' ' >> %s; echo >> %s`, w.log, w.log)
+	w.cmd = exec.Command("ip", "netns", "exec", fmt.Sprintf("%s-%d", c.prefix, h), filepath.Join(c.state, "bin", "shoal"),
+		"watch", service, "--exec", script)
+	w.cmd.Env = c.env
+	if err := w.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(w.stop)
+	// It answers once at start.
+	c.waitFor(fmt.Sprintf("host-%d watches %s", h, service), func() error {
+		if len(w.answers()) == 0 {
+			return fmt.Errorf("no answer yet in %s", w.log)
+		}
+		return nil
+	})
+	return w
+}
+
+func (w *watch) stop() {
+	if w.cmd.Process != nil {
+		w.cmd.Process.Kill()
+		w.cmd.Wait()
+	}
+}
+
+type answer struct {
+	at  time.Time
+	ids string // the instances' IDs, sorted, space-separated
+}
+
+func (w *watch) answers() []answer {
+	b, err := os.ReadFile(w.log)
+	if err != nil {
+		return nil
+	}
+	var out []answer
+	for line := range strings.Lines(string(b)) {
+		ts, body, ok := strings.Cut(strings.TrimSpace(line), " ")
+		sec, err := strconv.ParseFloat(ts, 64)
+		if !ok || err != nil {
+			continue
+		}
+		var es []api.ServiceEntry
+		if json.Unmarshal([]byte(body), &es) != nil {
+			continue // a line still being written
+		}
+		var ids []string
+		for _, e := range es {
+			if e.Service != nil {
+				ids = append(ids, e.Service.ID)
+			}
+		}
+		slices.Sort(ids)
+		out = append(out, answer{at: time.Unix(0, int64(sec*1e9)), ids: strings.Join(ids, " ")})
+	}
+	return out
+}
+
+// first is when the watch first answered want after since.
+func (w *watch) first(since time.Time, want string) (time.Time, bool) {
+	for _, a := range w.answers() {
+		if !a.at.Before(since) && a.ids == want {
+			return a.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
 func hostName(h int) string { return fmt.Sprintf("host-%d", h) }
 func hostIP(h int) string   { return fmt.Sprintf("10.77.0.%d", 10+h) }
 
@@ -348,7 +429,22 @@ func TestNetnsCluster(t *testing.T) {
 	c.sees("e2e-1 is gone from hosts 1 and 3 after its deregistration", []int{1, 3}, e2e, "")
 
 	// Pull host 3's cable out: the others declare it failed and stop
-	// serving its instances; host 3, alone, does the same for them.
+	// serving its instances; host 3, alone, does the same for them. While
+	// it is cut off it deregisters one of its services and registers
+	// another; when it is back, the others serve its new catalog at once
+	// (within a second or two of seeing it alive: its payment instance
+	// shows when they do), not at their next push/pull. Watches on hosts
+	// 1 and 2 time both from the agents' own answers.
+	if _, err := c.shoal(3, "register", "--name", "heal", "--id", "heal-x", "--port", "9001"); err != nil {
+		t.Fatal(err)
+	}
+	heal := func(h int) (string, error) { return c.instances(h, "heal") }
+	c.sees("hosts 1 and 2 find heal-x", []int{1, 2}, heal, "host-3 heal-x passing")
+	watches := map[string]*watch{}
+	for _, h := range []int{1, 2} {
+		watches[fmt.Sprintf("payment-%d", h)] = c.watch(h, "payment")
+		watches[fmt.Sprintf("heal-%d", h)] = c.watch(h, "heal")
+	}
 	c.must(time.Minute, "link", "3", "down")
 	cut := strings.Join([]string{member(1, "alive"), member(2, "alive"), member(3, "failed")}, ", ")
 	c.sees("hosts 1 and 2 see host-3 failed", []int{1, 2}, c.members, cut)
@@ -364,13 +460,69 @@ func TestNetnsCluster(t *testing.T) {
 		p, err := c.instances(h, "payment")
 		return u + " | " + p, err
 	}, " | "+payment)
+	if _, err := c.shoal(3, "deregister", "heal-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.shoal(3, "register", "--name", "heal", "--id", "heal-y", "--port", "9002"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Put it back: with a one-second reconnect interval the halves merge
 	// at once, and everything is served everywhere again.
+	healed := time.Now()
 	c.must(time.Minute, "link", "3", "up")
 	c.sees("after the link is back, every agent sees three members alive", all, c.members, allAlive)
 	c.sees("after the link is back, every host finds the payment instance", all, func(h int) (string, error) { return c.instances(h, "payment") }, payment)
 	c.sees("after the link is back, every host finds both user instances", all, func(h int) (string, error) { return c.instances(h, "user") }, userAll)
+	c.sees("after the link is back, hosts 1 and 2 serve heal-y, not heal-x", []int{1, 2}, heal, "host-3 heal-y passing")
+	for _, h := range []int{1, 2} {
+		alive, ok1 := watches[fmt.Sprintf("payment-%d", h)].first(healed, "payment-10.77.0.13:8082")
+		current, ok2 := watches[fmt.Sprintf("heal-%d", h)].first(healed, "heal-y")
+		if !ok1 || !ok2 {
+			t.Fatalf("host-%d's watches missed host-3's return (%v) or its new catalog (%v)", h, ok1, ok2)
+		}
+		t.Logf("staleness after isolation: host-%d served host-3's current catalog %v after seeing it alive (%v after the link came up)",
+			h, current.Sub(alive).Round(time.Millisecond), current.Sub(healed).Round(time.Millisecond))
+	}
+
+	// A cut shorter than failure detection: host 3's link is down for 3 s
+	// while it registers a service. Nobody declared it failed, so nothing
+	// but its own catch-up brings the change: within seconds, not at the
+	// next push/pull.
+	if _, err := c.shoal(3, "deregister", "heal-y"); err != nil {
+		t.Fatal(err)
+	}
+	c.sees("heal-y is gone from hosts 1 and 2", []int{1, 2}, heal, "")
+	c.must(time.Minute, "link", "3", "down")
+	down := time.Now()
+	if _, err := c.shoal(3, "register", "--name", "heal", "--id", "heal-z", "--port", "9003"); err != nil {
+		t.Fatal(err)
+	}
+	if rest := 3*time.Second - time.Since(down); rest > 0 {
+		time.Sleep(rest) // the outage itself, not a wait for a condition
+	}
+	healed = time.Now()
+	c.must(time.Minute, "link", "3", "up")
+	c.sees("after a 3 s outage, hosts 1 and 2 serve heal-z", []int{1, 2}, heal, "host-3 heal-z passing")
+	for _, h := range []int{1, 2} {
+		current, ok := watches[fmt.Sprintf("heal-%d", h)].first(healed, "heal-z")
+		if !ok {
+			t.Fatalf("host-%d's watch missed heal-z", h)
+		}
+		t.Logf("staleness after a 3 s outage: host-%d served heal-z %v after the link came up", h, current.Sub(healed).Round(time.Millisecond))
+	}
+	c.sees("every agent sees three members alive", all, c.members, allAlive)
+	c.waitFor("every agent says the cluster converged", func() error {
+		for _, h := range all {
+			if _, err := c.shoal(h, "members", "--converged"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, w := range watches {
+		w.stop()
+	}
 
 	if ps := c.processes(); len(ps) != 7 { // 3 agents, 3 services, the client
 		t.Errorf("before down: %d processes from %s/bin, want 7: %q", len(ps), c.state, ps)

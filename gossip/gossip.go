@@ -347,12 +347,13 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 	}
 	g.mu.Lock()
 	peer := g.members[m.From]
+	nm := len(g.members)
 	g.mu.Unlock()
 	if peer == nil {
 		// memberlist admits a node before anything of it is taken; a
 		// message from anyone else is not a member's.
 		g.stats.UnknownSender.Add(1)
-		g.log.Debug("dropped a message from a node that is not a member", "from", m.From)
+		g.log.Debug("dropped a message from a node that is not a member", "from", m.From, "members", nm)
 		return
 	}
 	now := time.Now()
@@ -444,8 +445,8 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 		}
 	}
 	for _, l := range m.Leaves {
-		if g.noteLeave(l) {
-			g.floodLeave(l, m.From)
+		if named := g.noteLeave(l); named != nil {
+			g.floodLeave(l, m.From, named)
 		}
 	}
 	for _, id := range m.SummaryReqs {
@@ -693,7 +694,7 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	g.mu.Lock()
 	g.leaving[g.name] = l
 	g.mu.Unlock()
-	g.floodLeave(l, "")
+	g.floodLeave(l, "", nil)
 	if err := g.live().Leave(timeout); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
@@ -701,19 +702,23 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 }
 
 // floodLeave sends a leave announcement to every overlay neighbour but
-// the one it came from; each agent passes it on once, so it reaches all
-// within a few network hops. memberlist's own leave (slower) reaches any
-// agent this misses.
-func (g *Gossip) floodLeave(l Leave, from string) {
+// the one it came from, and to the node it names (no longer a member
+// here), which refutes it if it did not leave; each agent passes it on
+// once, so it reaches all within a few network hops. memberlist's own
+// leave (slower) reaches any agent this misses.
+func (g *Gossip) floodLeave(l Leave, from string, named *member) {
 	g.mu.Lock()
 	g.refreshOverlay(time.Now(), true)
 	var to []*member
 	for _, n := range g.tree.Peers() {
-		if p := g.members[n]; p != nil && n != from && n != l.Node {
+		if p := g.members[n]; p != nil && n != from {
 			to = append(to, p)
 		}
 	}
 	g.mu.Unlock()
+	if named != nil && named.node.Name != from {
+		to = append(to, named)
+	}
 	for _, p := range to {
 		b := g.newMessage(p)
 		b.leave(l)
@@ -722,20 +727,20 @@ func (g *Gossip) floodLeave(l Leave, from string) {
 }
 
 // noteLeave takes a leave announcement if it names a member's current run
-// and generation, and reports whether it was news. An announcement for
-// this node that it did not make is refuted: the node bumps its
-// generation and announces itself again, which undoes the leave
-// everywhere.
-func (g *Gossip) noteLeave(l Leave) bool {
+// and generation, and returns the member if it was news (nil if not). An
+// announcement for this node that it did not make is refuted: the node
+// bumps its generation and announces itself again, which undoes the
+// leave everywhere.
+func (g *Gossip) noteLeave(l Leave) *member {
 	g.mu.Lock()
 	if old, ok := g.leaving[l.Node]; ok && old == l {
 		g.mu.Unlock()
-		return false
+		return nil
 	}
 	if l.Node == g.name {
 		if _, mine := g.leaving[g.name]; mine {
 			g.mu.Unlock()
-			return false
+			return nil
 		}
 		g.mu.Unlock()
 		if l.Epoch == g.store.Epoch() && l.Gen == g.gen.Load() {
@@ -744,19 +749,18 @@ func (g *Gossip) noteLeave(l Leave) bool {
 			g.log.Warn("refuting a leave announced in this node's name")
 			g.metaUpdate()
 		}
-		return false
+		return nil
 	}
 	p := g.members[l.Node]
 	if p == nil || p.meta.Epoch != l.Epoch || p.meta.Gen != l.Gen {
 		// Not a member, or not its current run: stale or forged.
 		g.mu.Unlock()
-		return false
+		return nil
 	}
 	g.leaving[l.Node] = l
-	node := p.node
 	g.mu.Unlock()
-	g.setNode(&node, catalog.StatusLeft)
-	return true
+	g.setNode(&p.node, catalog.StatusLeft)
+	return p
 }
 
 // isLeaving reports whether the node announced its leave in the run and

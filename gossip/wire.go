@@ -293,6 +293,25 @@ func (m *builder) summary(id, sum uint64) {
 	m.record(recSummary, binary.BigEndian.AppendUint64(binary.AppendUvarint(nil, id), sum))
 }
 
+// EncodeEntries builds the message an agent named from sends to push
+// entries along a broadcast tree (for tools and tests that speak to
+// agents directly).
+func EncodeEntries(from string, es ...catalog.Entry) []byte {
+	b := newMessage(ProtocolMax, from)
+	for _, e := range es {
+		b.entry(EncodeEntry(e))
+	}
+	return b.b
+}
+
+// EncodeLeave builds the message an agent named from sends to pass on a
+// leave announcement.
+func EncodeLeave(from string, l Leave) []byte {
+	b := newMessage(ProtocolMax, from)
+	b.leave(l)
+	return b.b
+}
+
 // DecodeEntry decodes one entry as EncodeEntry encodes it.
 func DecodeEntry(b []byte) (catalog.Entry, error) {
 	d := decoder{buf: b}
