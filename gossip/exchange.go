@@ -129,8 +129,13 @@ func (g *Gossip) run(ctx context.Context) {
 		}
 		ex := g.exchange
 		g.exchange = ""
+		reset := g.resetPending
+		g.resetPending = false
 		g.mu.Unlock()
 
+		if reset {
+			g.sendResets()
+		}
 		for peer := range recon {
 			g.reconcileWith(peer)
 		}
@@ -168,6 +173,9 @@ func (g *Gossip) has(id plumtree.ID) bool {
 
 // refreshOverlay recomputes the tree's neighbours after membership
 // changed, at most every overlayEvery unless forced. Call with g.mu held.
+// When the neighbours changed, this node's links are reset and every
+// neighbour is told to reset its link to this node (resetPending, sent by
+// the layer's goroutine).
 func (g *Gossip) refreshOverlay(now time.Time, force bool) {
 	if !g.overlayDirty || !force && now.Sub(g.overlayAt) < overlayEvery {
 		return
@@ -176,8 +184,30 @@ func (g *Gossip) refreshOverlay(now time.Time, force bool) {
 	for n := range g.members {
 		names = append(names, n)
 	}
-	g.tree.SetPeers(plumtree.Neighbors(g.name, names, chords))
+	if g.tree.SetPeers(plumtree.Neighbors(g.name, names, chords)) {
+		g.tree.Reset()
+		g.resetPending = true
+		g.poke()
+	}
 	g.overlayDirty, g.overlayAt = false, now
+}
+
+// sendResets tells every neighbour to push this node every origin's
+// writes again.
+func (g *Gossip) sendResets() {
+	g.mu.Lock()
+	var to []*member
+	for _, n := range g.tree.Peers() {
+		if p := g.members[n]; p != nil {
+			to = append(to, p)
+		}
+	}
+	g.mu.Unlock()
+	for _, p := range to {
+		b := g.newMessage(p)
+		b.reset()
+		g.sendUDP(p, b)
+	}
 }
 
 // exchangeEvery is the least time between two exchanges this agent

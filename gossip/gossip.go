@@ -117,6 +117,7 @@ type Gossip struct {
 	// says the membership changed since.
 	overlayAt    time.Time
 	overlayDirty bool
+	resetPending bool // neighbours are to be told to reset their links
 	// reconcile lists peers to exchange digests with soon, and exchange
 	// the one a differing summary named.
 	reconcile map[string]bool
@@ -371,7 +372,7 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 			g.stats.Duplicates.Add(1)
 		}
 		g.mu.Lock()
-		outs = append(outs, g.tree.Receive(m.From, idOf(re.Entry), re.Raw, ch.Fresh, ch.Dup, now)...)
+		outs = append(outs, g.tree.Receive(m.From, idOf(re.Entry), re.Raw, ch.Fresh, ch.Dup, re.Relay, now)...)
 		g.mu.Unlock()
 	}
 	if len(m.IHaves) > 0 {
@@ -385,6 +386,11 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 		}
 		g.mu.Unlock()
 		g.poke()
+	}
+	if m.Reset {
+		g.mu.Lock()
+		g.tree.ResetPeer(m.From)
+		g.mu.Unlock()
 	}
 	if len(m.Prunes) > 0 {
 		g.mu.Lock()
@@ -411,8 +417,9 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 		// What an exchange brought is news like any other: it goes on
 		// along the trees, so that one agent's catch-up reaches all.
 		g.mu.Lock()
+		g.tree.Learned(plumtree.ID{Origin: d.Origin, Epoch: d.Epoch, Counter: d.To})
 		for _, e := range ch.Accepted {
-			outs = append(outs, g.tree.Broadcast(idOf(e), EncodeEntry(e), m.From, now)...)
+			outs = append(outs, g.tree.Relay(idOf(e), EncodeEntry(e), m.From, now)...)
 		}
 		g.mu.Unlock()
 	}
@@ -587,7 +594,11 @@ func (g *Gossip) send(outs []plumtree.Out) {
 		switch o.Kind {
 		case plumtree.Eager:
 			for _, pl := range o.Payloads {
-				cur(len(pl) + 8).entry(pl)
+				if o.Relay {
+					cur(len(pl) + 8).relay(pl)
+				} else {
+					cur(len(pl) + 8).entry(pl)
+				}
 				g.stats.Pushed.Add(1)
 			}
 		case plumtree.IHave:

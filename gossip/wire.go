@@ -46,6 +46,12 @@ const (
 	recLeave      = 7 // a node leaves gracefully
 	recSummaryReq = 8 // "what is your summary?" (convergence)
 	recSummary    = 9 // the answer
+	// recReset: the sender's neighbours changed; push it every origin's
+	// writes again (its trees form anew).
+	recReset = 10
+	// recRelay: a write the sender learned by an exchange, passed on along
+	// the trees; unlike recEntry a duplicate prunes nothing.
+	recRelay = 11
 )
 
 // Decoding limits: a message that claims more than these is refused before
@@ -109,14 +115,17 @@ type Message struct {
 	// SummaryReqs are request IDs; Summaries answers (ID, summary).
 	SummaryReqs []uint64
 	Summaries   [][2]uint64
+	Reset       bool
 	// Skipped counts records of types this version does not know.
 	Skipped int
 }
 
-// RawEntry is a decoded entry with its encoding.
+// RawEntry is a decoded entry with its encoding; Relay is set for one
+// relayed after an exchange (recRelay).
 type RawEntry struct {
 	catalog.Entry
-	Raw []byte
+	Raw   []byte
+	Relay bool
 }
 
 // builder appends records to a message.
@@ -210,6 +219,8 @@ func appendString(b []byte, s string) []byte {
 
 func (m *builder) entry(raw []byte) { m.record(recEntry, raw) }
 
+func (m *builder) relay(raw []byte) { m.record(recRelay, raw) }
+
 func (m *builder) ihave(id plumtree.ID) {
 	b := appendString(nil, id.Origin)
 	b = binary.AppendUvarint(b, id.Epoch)
@@ -287,6 +298,8 @@ func (m *builder) leave(l Leave) {
 	m.record(recLeave, binary.AppendUvarint(b, l.Gen))
 }
 
+func (m *builder) reset() { m.record(recReset, nil) }
+
 func (m *builder) summaryReq(id uint64) { m.record(recSummaryReq, binary.AppendUvarint(nil, id)) }
 
 func (m *builder) summary(id, sum uint64) {
@@ -354,10 +367,10 @@ func Decode(buf []byte) (Message, error) {
 		r := decoder{buf: d.buf[:size]}
 		d.buf = d.buf[size:]
 		switch typ {
-		case recEntry:
+		case recEntry, recRelay:
 			raw := r.buf
 			e := r.entry()
-			m.Entries = append(m.Entries, RawEntry{Entry: e, Raw: raw})
+			m.Entries = append(m.Entries, RawEntry{Entry: e, Raw: raw, Relay: typ == recRelay})
 		case recIHave:
 			id := plumtree.ID{Origin: r.name("origin")}
 			id.Epoch = r.uvarint("epoch")
@@ -390,6 +403,8 @@ func Decode(buf []byte) (Message, error) {
 			l.Epoch = r.uvarint("epoch")
 			l.Gen = r.uvarint("gen")
 			m.Leaves = append(m.Leaves, l)
+		case recReset:
+			m.Reset = true
 		case recSummaryReq:
 			m.SummaryReqs = append(m.SummaryReqs, r.uvarint("request id"))
 		case recSummary:
@@ -399,7 +414,7 @@ func Decode(buf []byte) (Message, error) {
 			m.Skipped++
 			continue
 		}
-		if r.err == nil && len(r.buf) != 0 && typ != recEntry {
+		if r.err == nil && len(r.buf) != 0 && typ != recEntry && typ != recRelay {
 			r.fail("%d bytes after a record of type %d", len(r.buf), typ)
 		}
 		if r.err != nil {

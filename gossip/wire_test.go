@@ -101,7 +101,11 @@ func TestEntryRoundTrip(t *testing.T) {
 func encode(m Message) []byte {
 	b := newMessage(m.Version, m.From)
 	for _, e := range m.Entries {
-		b.entry(e.Raw)
+		if e.Relay {
+			b.relay(e.Raw)
+		} else {
+			b.entry(e.Raw)
+		}
 	}
 	for _, id := range m.IHaves {
 		b.ihave(id)
@@ -144,6 +148,9 @@ func encode(m Message) []byte {
 	for _, s := range m.Summaries {
 		b.summary(s[0], s[1])
 	}
+	if m.Reset {
+		b.reset()
+	}
 	return b.b
 }
 
@@ -152,6 +159,7 @@ func sampleMessage(r *rand.Rand) []byte {
 	b := newMessage(ProtocolMax, "node-a")
 	e := sampleEntry(r, 0)
 	b.entry(EncodeEntry(e))
+	b.relay(EncodeEntry(sampleEntry(r, 2)))
 	b.ihave(plumtree.ID{Origin: "node-b", Epoch: 9, Counter: 77})
 	b.prune("node-c")
 	b.want(catalog.Want{Origin: "node-d", Epoch: 3, Known: 4, Full: true}, wantGraft)
@@ -166,6 +174,7 @@ func sampleMessage(r *rand.Rand) []byte {
 	b.leave(Leave{Node: "node-f", Epoch: 1 << 60, Gen: 2})
 	b.summaryReq(42)
 	b.summary(42, 0xabcdef)
+	b.reset()
 	return b.b
 }
 
@@ -176,9 +185,9 @@ func TestMessageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.From != "node-a" || len(m.Entries) != 1 || len(m.IHaves) != 1 || len(m.Prunes) != 1 || len(m.Wants) != 1 ||
+	if m.From != "node-a" || len(m.Entries) != 2 || m.Entries[0].Relay || !m.Entries[1].Relay || len(m.IHaves) != 1 || len(m.Prunes) != 1 || len(m.Wants) != 1 ||
 		len(m.Deltas) != 1 || len(m.Deltas[0].Entries) != 3 || m.Totals[0] != 1000 || !m.HasDigest || !m.Reply || !m.partial ||
-		len(m.Digest) != 2 || len(m.Leaves) != 1 || len(m.SummaryReqs) != 1 || len(m.Summaries) != 1 {
+		len(m.Digest) != 2 || len(m.Leaves) != 1 || len(m.SummaryReqs) != 1 || len(m.Summaries) != 1 || !m.Reset {
 		t.Fatalf("decoded %+v", m)
 	}
 	if w := m.Wants[0]; !w.Graft || !w.Full || w.Known != 4 {

@@ -63,8 +63,11 @@ type Out struct {
 	To       string
 	Kind     Kind
 	Payloads [][]byte // Eager
-	IDs      []ID     // IHave
-	Origins  []string // Prune, Graft (one origin)
+	// Relay marks Eager payloads that are not the tree's own traffic
+	// (see Relay): a receiver that had them must not prune the link.
+	Relay   bool
+	IDs     []ID     // IHave
+	Origins []string // Prune, Graft (one origin)
 }
 
 // Config tunes a Tree.
@@ -81,7 +84,7 @@ type Config struct {
 // DefaultConfig suits a LAN: a write is normally delivered by the eager
 // tree within milliseconds; announcements and repairs are the slow path.
 func DefaultConfig() Config {
-	return Config{LazyInterval: 100 * time.Millisecond, GraftTimeout: 150 * time.Millisecond}
+	return Config{LazyInterval: 50 * time.Millisecond, GraftTimeout: 80 * time.Millisecond}
 }
 
 // Tree is one node's Plumtree state. It is not safe for concurrent use.
@@ -90,6 +93,10 @@ type Tree struct {
 	peers map[string]*peer
 	// missing are the writes heard announced and not yet had, by origin.
 	missing map[string]*missing
+	// oob is, by origin, the latest write this node had out of band
+	// (relayed, or brought by an exchange): a copy of it arriving along
+	// the tree afterwards is not a second path of the tree.
+	oob map[string]ID
 	// flushAt is when the pending announcements go out (zero: none).
 	flushAt time.Time
 }
@@ -120,26 +127,50 @@ func New(cfg Config) *Tree {
 			cfg.GraftTimeout = def.GraftTimeout
 		}
 	}
-	return &Tree{cfg: cfg, peers: make(map[string]*peer), missing: make(map[string]*missing)}
+	return &Tree{cfg: cfg, peers: make(map[string]*peer), missing: make(map[string]*missing), oob: make(map[string]ID)}
 }
 
 // SetPeers replaces the overlay neighbours. Links to new neighbours start
-// eager for every origin; what was kept of departed ones is dropped.
-func (t *Tree) SetPeers(names []string) {
+// eager for every origin; what was kept of departed ones is dropped. It
+// reports whether the neighbours changed: a departed one may have been
+// this node's parent in some origin's tree, and a new one may hold this
+// node's link as lazy from an earlier time; the caller then resets its
+// links (Reset, and a reset sent to every neighbour), so that the next
+// write of every origin floods this node's links once and the trees form
+// again, rather than reaching this node by announcement and graft.
+func (t *Tree) SetPeers(names []string) (changed bool) {
 	keep := make(map[string]bool, len(names))
 	for _, n := range names {
 		keep[n] = true
 		if t.peers[n] == nil {
 			t.peers[n] = &peer{lazy: map[string]bool{}, pending: map[string]ID{}, knows: map[string]ID{}}
+			changed = true
 		}
 	}
 	for n := range t.peers {
 		if !keep[n] {
 			delete(t.peers, n)
+			changed = true
 		}
 	}
 	for _, m := range t.missing {
 		m.announcers = filter(m.announcers, keep)
+	}
+	return changed
+}
+
+// Reset makes every link of this node eager again for every origin.
+func (t *Tree) Reset() {
+	for _, p := range t.peers {
+		clear(p.lazy)
+	}
+}
+
+// ResetPeer handles a neighbour's reset: it is pushed every origin's
+// writes again.
+func (t *Tree) ResetPeer(from string) {
+	if p := t.peers[from]; p != nil {
+		clear(p.lazy)
 	}
 }
 
@@ -168,6 +199,7 @@ func (t *Tree) EagerPeers(origin string) []string {
 // Forget drops what the tree keeps of an origin (its node was reaped).
 func (t *Tree) Forget(origin string) {
 	delete(t.missing, origin)
+	delete(t.oob, origin)
 	for _, p := range t.peers {
 		delete(p.lazy, origin)
 		delete(p.pending, origin)
@@ -175,11 +207,30 @@ func (t *Tree) Forget(origin string) {
 	}
 }
 
-// Broadcast spreads a write this node has just learned of (its own, or
-// one an exchange brought): pushed to the eager neighbours of its origin,
-// announced to the others. skip names a neighbour that has it already
-// ("" for none).
+// Broadcast spreads a write this node has just learned along the tree
+// (its own, or one a neighbour pushed): pushed to the eager neighbours of
+// its origin, announced to the others. skip names a neighbour that has it
+// already ("" for none).
 func (t *Tree) Broadcast(id ID, payload []byte, skip string, now time.Time) []Out {
+	return t.spread(id, payload, skip, false, now)
+}
+
+// Relay spreads a write this node learned out of band (an anti-entropy
+// exchange brought it): along the same links as Broadcast, but marked, so
+// that a neighbour that had it already does not take the copy for a
+// second path of the tree and prune the link, which may well be the
+// neighbour's own parent in the tree.
+func (t *Tree) Relay(id ID, payload []byte, skip string, now time.Time) []Out {
+	t.Learned(id)
+	return t.spread(id, payload, skip, true, now)
+}
+
+// Learned records that this node has an origin's writes up to id out of
+// band (an exchange brought them): copies of them that then arrive along
+// the tree prune nothing.
+func (t *Tree) Learned(id ID) { t.oob[id.Origin] = maxID(t.oob[id.Origin], id) }
+
+func (t *Tree) spread(id ID, payload []byte, skip string, relay bool, now time.Time) []Out {
 	var out []Out
 	for _, n := range sortedKeys(t.peers) {
 		p := t.peers[n]
@@ -190,7 +241,7 @@ func (t *Tree) Broadcast(id ID, payload []byte, skip string, now time.Time) []Ou
 			t.announce(p, id, now)
 			continue
 		}
-		out = append(out, Out{To: n, Kind: Eager, Payloads: [][]byte{payload}})
+		out = append(out, Out{To: n, Kind: Eager, Payloads: [][]byte{payload}, Relay: relay})
 		p.knows[id.Origin] = maxID(p.knows[id.Origin], id)
 	}
 	return out
@@ -217,11 +268,21 @@ func (t *Tree) announce(p *peer, id ID, now time.Time) {
 // news (the caller passes it on through the returned Outs); dup when the
 // node had it already (the sender is pruned for its origin). A write that
 // is neither (of an earlier run, or of a node the caller does not know
-// yet) changes nothing.
-func (t *Tree) Receive(from string, id ID, payload []byte, fresh, dup bool, now time.Time) []Out {
+// yet) changes nothing. A relayed write (see Relay) is passed on when
+// fresh and changes nothing of the tree.
+func (t *Tree) Receive(from string, id ID, payload []byte, fresh, dup, relay bool, now time.Time) []Out {
 	p := t.peers[from]
 	if p != nil {
 		p.knows[id.Origin] = maxID(p.knows[id.Origin], id)
+	}
+	if relay {
+		if fresh {
+			return t.Relay(id, payload, from, now)
+		}
+		return nil
+	}
+	if dup && !t.oob[id.Origin].isBefore(id) {
+		return nil // the first copy came out of band
 	}
 	switch {
 	case fresh:

@@ -158,7 +158,7 @@ func (s *sim) step() bool {
 			if fresh {
 				s.arrived(id, to.name)
 			}
-			s.send(to.name, to.tree.Receive(e.from, id, p, fresh, !fresh, s.now))
+			s.send(to.name, to.tree.Receive(e.from, id, p, fresh, !fresh, e.out.Relay, s.now))
 		}
 	case IHave:
 		for _, id := range e.out.IDs {
@@ -341,5 +341,79 @@ func TestNeighborsStableUnderChurn(t *testing.T) {
 	}
 	if changed > 6 {
 		t.Errorf("%d nodes changed neighbours when one of 200 left", changed)
+	}
+}
+
+// A write a node had out of band (an exchange brought it, or a neighbour
+// relayed one) is no evidence of a second path of the tree: neither the
+// relayed copy nor a tree copy arriving after it prunes the link it came
+// by, so the node keeps its parent.
+func TestOutOfBandCopiesDoNotPrune(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr := New(DefaultConfig())
+	tr.SetPeers([]string{"parent", "other"})
+	w := func(c uint64) ID { return ID{Origin: "o", Epoch: 1, Counter: c} }
+	tr.Receive("parent", w(1), []byte("1"), true, false, false, now)
+	// Write 2 comes first relayed by other, then along the tree from the
+	// parent: no prune.
+	outs := tr.Receive("other", w(2), []byte("2"), true, false, true, now)
+	for _, o := range outs {
+		if o.Kind != Eager || !o.Relay {
+			t.Errorf("a relayed write went on as %+v", o)
+		}
+	}
+	if outs := tr.Receive("parent", w(2), []byte("2"), false, true, false, now); len(outs) != 0 {
+		t.Errorf("the tree's copy of a write had out of band pruned: %+v", outs)
+	}
+	// Write 3 has been brought by an exchange (up to 3), then comes along
+	// the tree: no prune either.
+	tr.Learned(w(3))
+	if outs := tr.Receive("parent", w(3), []byte("3"), false, true, false, now); len(outs) != 0 {
+		t.Errorf("the tree's copy of a write an exchange brought pruned: %+v", outs)
+	}
+	if got := tr.EagerPeers("o"); len(got) != 2 {
+		t.Errorf("eager peers of o: %v, want both", got)
+	}
+	// A true second path still prunes.
+	tr.Receive("parent", w(4), []byte("4"), true, false, false, now)
+	if outs := tr.Receive("other", w(4), []byte("4"), false, true, false, now); len(outs) != 1 || outs[0].Kind != Prune {
+		t.Errorf("a duplicate along the tree: %+v, want a prune", outs)
+	}
+}
+
+// A node whose neighbours change resets its links; after the reset the
+// next write floods its links once, and every node has it without a
+// graft.
+func TestResetAfterNeighboursChange(t *testing.T) {
+	s := newSim(t, 40, 2, 0, 3)
+	for c := range 3 {
+		for _, o := range s.names[:5] {
+			s.broadcast(o, uint64(c+1))
+		}
+	}
+	// node-7 leaves: everyone recomputes its neighbours; those whose set
+	// changed reset and tell their neighbours.
+	gone := "node-7"
+	rest := slices.DeleteFunc(slices.Clone(s.names), func(n string) bool { return n == gone })
+	delete(s.nodes, gone)
+	for _, n := range rest {
+		nd := s.nodes[n]
+		if nd.tree.SetPeers(Neighbors(n, rest, 2)) {
+			nd.tree.Reset()
+			for _, p := range nd.tree.Peers() {
+				s.nodes[p].tree.ResetPeer(n)
+			}
+		}
+	}
+	s.names = rest
+	grafts := s.grafts
+	for _, o := range s.names[:5] {
+		id := s.broadcast(o, 10)
+		if got := len(s.delivered[id]); got != len(rest) {
+			t.Fatalf("%v reached %d of %d", id, got, len(rest))
+		}
+	}
+	if s.grafts != grafts {
+		t.Errorf("%d grafts after a departure: the trees did not re-form by themselves", s.grafts-grafts)
 	}
 }
