@@ -97,6 +97,8 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
+	cat := catalog.New(cfg.NodeName, uint64(now().UnixNano()))
+	cat.SetMaxEpochSkew(cfg.EpochMaxSkew)
 	return &Agent{
 		cfg:       cfg,
 		log:       slog.New(tee).With("node", cfg.NodeName),
@@ -108,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		// what the cluster remembers of its previous run (the catalog
 		// also moves past any later epoch it finds, should the clock
 		// have gone back).
-		cat:     catalog.New(cfg.NodeName, uint64(now().UnixNano())),
+		cat:     cat,
 		changed: make(chan struct{}),
 		checks:  make(map[string]*localCheck),
 
@@ -447,9 +449,21 @@ func (s store) ApplyDelta(d catalog.Delta) (ch catalog.Changes) {
 	return ch
 }
 
-func (s store) Plan(peer []catalog.OriginDigest) (send, want []catalog.Want, ch catalog.Changes) {
-	s.a.write(func(c *catalog.Catalog) { send, want, ch = c.Plan(peer, s.a.now()) })
+func (s store) Plan(peer []catalog.OriginDigest, scope catalog.Scope) (send, want []catalog.Want, ch catalog.Changes) {
+	s.a.write(func(c *catalog.Catalog) { send, want, ch = c.Plan(peer, scope, s.a.now()) })
 	return send, want, ch
+}
+
+func (s store) Buckets() [catalog.SummaryBuckets]uint64 {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.Buckets()
+}
+
+func (s store) DigestIn(buckets []int) []catalog.OriginDigest {
+	s.a.mu.RLock()
+	defer s.a.mu.RUnlock()
+	return s.a.cat.DigestIn(buckets)
 }
 
 func (s store) Digest() []catalog.OriginDigest {

@@ -85,6 +85,13 @@ type Config struct {
 	// NodeReapTTL is how long the services of a failed or departed node are
 	// kept (hidden) before they are forgotten. Default 72h.
 	NodeReapTTL time.Duration
+	// EpochMaxSkew is how far ahead of this agent's clock another agent's
+	// epoch (its start time, in its node metadata) may be: a later one is
+	// refused and counted (shoal_catalog_refused_future_epoch_total), so
+	// that no epoch, however forged, comes near wrapping. Default 20 years
+	// (catalog.DefaultMaxEpochSkew): an agent whose clock is years off
+	// still works.
+	EpochMaxSkew time.Duration
 	// LeaveTimeout bounds the graceful leave at shutdown. Default 5s.
 	LeaveTimeout time.Duration
 	// GossipCompression turns on memberlist's LZW compression of every
@@ -138,6 +145,7 @@ func DefaultConfig() Config {
 		Domain:            DefaultDomain,
 		RetryInterval:     30 * time.Second,
 		ReconnectInterval: 30 * time.Second,
+		EpochMaxSkew:      catalog.DefaultMaxEpochSkew,
 		TombstoneTTL:      72 * time.Hour,
 		NodeReapTTL:       72 * time.Hour,
 		LeaveTimeout:      5 * time.Second,
@@ -203,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectInterval <= 0 {
 		return fmt.Errorf("reconnect-interval: must be positive, got %s", c.ReconnectInterval)
+	}
+	if c.EpochMaxSkew < time.Hour {
+		return fmt.Errorf("epoch-max-skew: %s is below an hour; agents whose clocks differ that little would refuse each other", c.EpochMaxSkew)
 	}
 	if c.RetryMax < 0 {
 		return fmt.Errorf("retry-max: must not be negative, got %d", c.RetryMax)

@@ -30,6 +30,7 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"key too short", func(c *Config) { c.EncryptKey = "AAAA" }, "encrypt"},
 		{"dev with data dir", func(c *Config) { *c = DevConfig(); c.DataDir = "/tmp/x" }, "data-dir"},
 		{"tombstones never reaped", func(c *Config) { c.TombstoneTTL = 0 }, "tombstone-ttl"},
+		{"epochs too tightly bound", func(c *Config) { c.EpochMaxSkew = time.Minute }, "epoch-max-skew"},
 		{"key 16 bytes", func(c *Config) { c.EncryptKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, ""},
 		{"dns off", func(c *Config) { c.DNSAddr = "" }, ""},
 		{"dns addr without a port", func(c *Config) { c.DNSAddr = "127.0.0.1" }, "dns-addr"},

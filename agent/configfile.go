@@ -52,6 +52,7 @@ type FileConfig struct {
 	RetryInterval     *time.Duration // retry_interval, such as "30s"
 	RetryMax          *int           // retry_max
 	ReconnectInterval *time.Duration // reconnect_interval (Shoal's own)
+	EpochMaxSkew      *time.Duration // epoch_max_skew (Shoal's own)
 	DataDir           *string        // data_dir
 	Encrypt           *string        // encrypt: base64 gossip key
 	// LogLevel (log_level) and LogJSON (log_json) configure the logger,
@@ -153,6 +154,9 @@ func (f *FileConfig) Apply(cfg *Config) {
 	}
 	if f.ReconnectInterval != nil {
 		cfg.ReconnectInterval = *f.ReconnectInterval
+	}
+	if f.EpochMaxSkew != nil {
+		cfg.EpochMaxSkew = *f.EpochMaxSkew
 	}
 	if f.Services != nil {
 		cfg.Services = slices.Clone(f.Services)
@@ -258,6 +262,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		f.RetryInterval, err = d.duration(k, v)
 	case "reconnect_interval":
 		f.ReconnectInterval, err = d.duration(k, v)
+	case "epoch_max_skew":
+		f.EpochMaxSkew, err = d.duration(k, v)
 	case "retry_max":
 		f.RetryMax, err = d.integer(k, v, 0, 1<<31-1)
 	case "ports":

@@ -41,7 +41,7 @@ func TestLoadConfigFile(t *testing.T) {
 				"addresses": {"http": "127.0.0.2"},
 				"ports": {"serf_lan": 8301, "http": 8501},
 				"retry_join": ["10.0.0.3", "10.0.0.4:8301"], "start_join": ["10.0.0.5"],
-				"retry_interval": "5s", "retry_max": 3, "reconnect_interval": "1m",
+				"retry_interval": "5s", "retry_max": 3, "reconnect_interval": "1m", "epoch_max_skew": "8760h",
 				"data_dir": "/var/lib/shoal", "encrypt": "` + testKey + `",
 				"log_level": "DEBUG", "log_json": true
 			}`,
@@ -52,7 +52,8 @@ func TestLoadConfigFile(t *testing.T) {
 				SerfLANPort: new(8301), HTTPPort: new(8501),
 				RetryJoin: []string{"10.0.0.3", "10.0.0.4:8301"}, StartJoin: []string{"10.0.0.5"},
 				RetryInterval: new(5 * time.Second), RetryMax: new(3), ReconnectInterval: new(time.Minute),
-				DataDir: new("/var/lib/shoal"), Encrypt: new(testKey),
+				EpochMaxSkew: new(8760 * time.Hour),
+				DataDir:      new("/var/lib/shoal"), Encrypt: new(testKey),
 				LogLevel: new("DEBUG"), LogJSON: new(true),
 			},
 		},

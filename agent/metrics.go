@@ -127,14 +127,14 @@ func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
 				damped++
 			}
 		}
-		for _, n := range cat.Nodes() {
-			switch n.Status {
+		for st, n := range cat.CountNodes() {
+			switch st {
 			case catalog.StatusAlive, catalog.StatusSuspect:
-				states["alive"]++
+				states["alive"] += n
 			case catalog.StatusDead:
-				states["failed"]++
+				states["failed"] += n
 			case catalog.StatusLeft:
-				states["left"]++
+				states["left"] += n
 			}
 		}
 		for _, e := range cat.Entries() {

@@ -170,6 +170,7 @@ type Catalog struct {
 	// never goes back and unrelated changes never move it.
 	namesFloor uint64
 	summary    uint64 // XOR of the served origins' sums
+	buckets    [SummaryBuckets]uint64
 	maxSkew    time.Duration
 	stats      Stats
 }
@@ -684,6 +685,7 @@ func (c *Catalog) Reap(now time.Time, tombstoneTTL, nodeTTL time.Duration) int {
 				forgot = true
 			}
 			c.summary ^= o.sum
+			c.buckets[BucketOf(name)] ^= o.sum
 			delete(c.origins, name)
 			continue
 		}

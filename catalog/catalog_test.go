@@ -70,7 +70,7 @@ func syncFrom(t testing.TB, dst, src *Catalog, now time.Time) Changes {
 
 func syncChunks(t testing.TB, dst, src *Catalog, now time.Time, budget int) Changes {
 	t.Helper()
-	send, _, _ := src.Plan(dst.Digest(), now)
+	send, _, _ := src.Plan(dst.Digest(), nil, now)
 	var all Changes
 	for _, w := range send {
 		for _, d := range src.Deltas(w, budget) {
@@ -182,6 +182,17 @@ func checkConsistency(t testing.TB, c *Catalog) {
 	}
 	if summary != c.summary {
 		t.Fatalf("%s: summary %x, origins sum to %x", c.local, c.summary, summary)
+	}
+	var buckets [SummaryBuckets]uint64
+	var all uint64
+	for name, o := range c.origins {
+		buckets[BucketOf(name)] ^= o.sum
+	}
+	for _, b := range buckets {
+		all ^= b
+	}
+	if buckets != c.buckets || all != c.summary {
+		t.Fatalf("%s: summary buckets do not add up", c.local)
 	}
 	inIndex := 0
 	for sname, m := range c.byName {
@@ -463,7 +474,7 @@ func TestEpochsAreBounded(t *testing.T) {
 	if ch := v.Apply(forged, t0); !ch.Empty() || v.LocalEpoch() != uint64(t0.UnixNano()) || v.Stats().FutureEpoch != 1 {
 		t.Errorf("forged own entry: %+v, epoch %d, stats %+v", ch, v.LocalEpoch(), v.Stats())
 	}
-	if _, _, ch := v.Plan([]OriginDigest{{Origin: "v", Epoch: math.MaxUint64 - 1, Known: 3}}, t0); !ch.Empty() || v.LocalEpoch() != uint64(t0.UnixNano()) {
+	if _, _, ch := v.Plan([]OriginDigest{{Origin: "v", Epoch: math.MaxUint64 - 1, Known: 3}}, nil, t0); !ch.Empty() || v.LocalEpoch() != uint64(t0.UnixNano()) {
 		t.Errorf("forged own digest: %+v, epoch %d", ch, v.LocalEpoch())
 	}
 	wantIDs(t, v, "web", "v/web")
@@ -588,9 +599,9 @@ func TestOwnEntriesOfAnotherRun(t *testing.T) {
 
 	// Anti-entropy brings r's copy to run B, which answers with its own
 	// state over run A's writes.
-	send, _, ch := r.Plan(runB.Digest(), t0)
+	send, _, ch := r.Plan(runB.Digest(), nil, t0)
 	_ = send
-	_, want, ch := runB.Plan(r.Digest(), t0)
+	_, want, ch := runB.Plan(r.Digest(), nil, t0)
 	if len(ch.Local) != 0 {
 		t.Fatalf("run B took over: %+v", ch)
 	}
@@ -721,7 +732,7 @@ func TestTakeOver(t *testing.T) {
 		mustPut(t, a2, svc("db", "db"), t0)
 		mustPut(t, a2, svc("x", "x"), t0)
 		mustDelete(t, a2, "x", t0)
-		_, _, ch := a2.Plan(r.Digest(), t0)
+		_, _, ch := a2.Plan(r.Digest(), nil, t0)
 		if a2.LocalEpoch() <= 200 {
 			t.Fatalf("LocalEpoch = %d, want past 200", a2.LocalEpoch())
 		}
@@ -742,7 +753,7 @@ func TestTakeOver(t *testing.T) {
 		if ch := syncFrom(t, a2, r, t0); !ch.Empty() || a2.LocalEpoch() != epoch {
 			t.Errorf("echoed delta: %+v, epoch %d→%d", ch, epoch, a2.LocalEpoch())
 		}
-		if _, _, ch := a2.Plan(r.Digest(), t0); !ch.Empty() {
+		if _, _, ch := a2.Plan(r.Digest(), nil, t0); !ch.Empty() {
 			t.Errorf("echoed digest: %+v", ch)
 		}
 		e := mustPut(t, a2, svc("api", "api"), t0)
@@ -1257,9 +1268,35 @@ func TestDigestAndSummary(t *testing.T) {
 	if d3.Known != d1.Known || d3.Hash == d1.Hash || r3.Summary() == r2.Summary() {
 		t.Fatalf("same versions, different writes, same digest: %+v / %+v", d3, d1)
 	}
-	send, want, _ := r1.Plan(r3.Digest(), t0)
+	send, want, _ := r1.Plan(r3.Digest(), nil, t0)
 	if len(send) != 1 || !send[0].Full || len(want) != 1 || !want[0].Full {
 		t.Fatalf("plan for a hash mismatch: send %+v want %+v", send, want)
+	}
+	// The digests of the buckets that differ carry exactly the origins
+	// that differ.
+	b1, b3 := r1.Buckets(), r3.Buckets()
+	var differ []int
+	for i := range b1 {
+		if b1[i] != b3[i] {
+			differ = append(differ, i)
+		}
+	}
+	if len(differ) != 1 || differ[0] != BucketOf("a") {
+		t.Fatalf("buckets differing: %v, want a's (%d)", differ, BucketOf("a"))
+	}
+	if ds := r3.DigestIn(differ); len(ds) != 1 || ds[0].Origin != "a" {
+		t.Fatalf("digest of the differing bucket: %+v", ds)
+	}
+	if send, want, _ := r1.Plan(r3.DigestIn(differ), InBuckets(differ), t0); len(send) != 1 || !send[0].Full || len(want) != 1 {
+		t.Fatalf("plan for the differing bucket: send %+v want %+v", send, want)
+	}
+	// A partial digest (one origin, on purpose) proposes nothing of the
+	// origins it leaves out.
+	if send, _, _ := r1.Plan([]OriginDigest{{Origin: "zz"}}, Listed([]OriginDigest{{Origin: "zz"}}), t0); len(send) != 0 {
+		t.Errorf("a partial digest: send %+v", send)
+	}
+	if send, _, _ := r1.Plan([]OriginDigest{{Origin: "zz"}}, nil, t0); len(send) != 1 || send[0].Origin != "a" {
+		t.Errorf("a whole digest without a: send %+v", send)
 	}
 	syncFrom(t, r3, r1, t0)
 	syncFrom(t, r1, r3, t0)

@@ -351,7 +351,7 @@ func TestMergeIsJoin(t *testing.T) {
 			for i, c := range recv {
 				for _, r := range last {
 					d := deltaOf(r, 0, uint64(len(r.writes)), false)
-					send, want, _ := c.Plan([]OriginDigest{{Origin: r.name, Epoch: r.epoch, Known: d.To}}, now)
+					send, want, _ := c.Plan([]OriginDigest{{Origin: r.name, Epoch: r.epoch, Known: d.To}}, Listed([]OriginDigest{{Origin: r.name}}), now)
 					_ = send
 					for _, w := range want {
 						dd := deltaOf(r, w.Known, d.To, w.Full || w.Epoch != r.epoch)
@@ -549,7 +549,7 @@ func (c *cluster) deliver(k int) bool {
 func (c *cluster) exchange(i, j int, lossy bool) {
 	a, b := c.nodes[i], c.nodes[j]
 	epoch := b.LocalEpoch()
-	send, want, ch := b.Plan(a.Digest(), c.now)
+	send, want, ch := b.Plan(a.Digest(), nil, c.now)
 	c.changed(j, ch, epoch)
 	budget := 150 + c.rng.IntN(1500)
 	put := func(to int, ds []Delta) {

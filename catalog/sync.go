@@ -80,6 +80,34 @@ func (c *Catalog) originDigest(name string, o *origin) OriginDigest {
 // served origins, kept current as the catalog changes.
 func (c *Catalog) Summary() uint64 { return c.summary }
 
+// SummaryBuckets is how many parts Buckets splits the summary into.
+const SummaryBuckets = 64
+
+// BucketOf is the summary bucket of an origin.
+func BucketOf(origin string) int {
+	h := fnv.New32a()
+	h.Write([]byte(origin))
+	return int(h.Sum32() % SummaryBuckets)
+}
+
+// Buckets is the summary split by the origins' buckets: two agents whose
+// summaries differ compare these first, then exchange the digests of the
+// buckets that differ only, a few origins' worth rather than all.
+func (c *Catalog) Buckets() [SummaryBuckets]uint64 { return c.buckets }
+
+// DigestIn is Digest restricted to the origins of the given buckets.
+func (c *Catalog) DigestIn(bs []int) []OriginDigest {
+	scope := InBuckets(bs)
+	var out []OriginDigest
+	for name, o := range c.origins {
+		if (o.known > 0 || len(o.entries) > 0) && scope(name) {
+			out = append(out, c.originDigest(name, o))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Origin < out[j].Origin })
+	return out
+}
+
 // SummaryOf is one origin's share of a Summary.
 func SummaryOf(d OriginDigest) uint64 {
 	h := fnv.New64a()
@@ -114,6 +142,7 @@ func (c *Catalog) resum(name string) {
 		s = SummaryOf(OriginDigest{Origin: name, Epoch: o.epoch, Known: o.known, Hash: o.hash})
 	}
 	c.summary ^= o.sum ^ s
+	c.buckets[BucketOf(name)] ^= o.sum ^ s
 	o.sum = s
 }
 
@@ -128,13 +157,41 @@ type Want struct {
 	Full   bool
 }
 
+// Scope says which origins a digest speaks for: an origin in scope that
+// the digest does not list is one the peer lacks. nil is every origin (a
+// whole digest).
+type Scope func(origin string) bool
+
+// Listed is the scope of a digest that lists only some origins on
+// purpose: the others are not taken for lacking.
+func Listed(ds []OriginDigest) Scope {
+	m := make(map[string]bool, len(ds))
+	for _, d := range ds {
+		m[d.Origin] = true
+	}
+	return func(o string) bool { return m[o] }
+}
+
+// InBuckets is the scope of a digest of the origins of some summary
+// buckets (see Buckets).
+func InBuckets(bs []int) Scope {
+	var in [SummaryBuckets]bool
+	for _, b := range bs {
+		if b >= 0 && b < SummaryBuckets {
+			in[b] = true
+		}
+	}
+	return func(o string) bool { return in[BucketOf(o)] }
+}
+
 // Plan compares a peer's digest with this catalog. send lists, as the
 // peer's Wants, the origins the peer is behind on (or lacks) that this
 // catalog can bring up to date (see Deltas); want lists this catalog's own
-// Wants for the origins the peer is ahead on. A digest that shows this
-// agent's own name at a later version than it wrote makes it take over
-// (ch.Local must be broadcast).
-func (c *Catalog) Plan(peer []OriginDigest, now time.Time) (send, want []Want, ch Changes) {
+// Wants for the origins the peer is ahead on. scope says which origins the
+// digest speaks for (nil: all). A digest that shows this agent's own name
+// at a later version than it wrote makes it take over (ch.Local must be
+// broadcast).
+func (c *Catalog) Plan(peer []OriginDigest, scope Scope, now time.Time) (send, want []Want, ch Changes) {
 	theirs := make(map[string]bool, len(peer))
 	for _, p := range peer {
 		theirs[p.Origin] = true
@@ -171,7 +228,7 @@ func (c *Catalog) Plan(peer []OriginDigest, now time.Time) (send, want []Want, c
 		}
 	}
 	for name, o := range c.origins {
-		if !theirs[name] && (o.known > 0 || len(o.entries) > 0) {
+		if !theirs[name] && (o.known > 0 || len(o.entries) > 0) && (scope == nil || scope(name)) {
 			send = append(send, Want{Origin: name})
 		}
 	}

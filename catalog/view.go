@@ -122,6 +122,15 @@ func (c *Catalog) Nodes() []Node {
 	return out
 }
 
+// CountNodes counts the known nodes by status, without copying them.
+func (c *Catalog) CountNodes() map[NodeStatus]int {
+	out := make(map[NodeStatus]int, 4)
+	for _, n := range c.nodes {
+		out[n.Status]++
+	}
+	return out
+}
+
 // Node returns the named node.
 func (c *Catalog) Node(name string) (Node, bool) {
 	n := c.nodes[name]

@@ -46,11 +46,19 @@ func (d *delegate) NotifyMsg(buf []byte) { d.g.handle(buf, false) }
 // messages directly along its trees, and queues nothing here.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState is this node's side of a push/pull: its digest, whose size
-// follows the number of origins, not the catalog.
+// LocalState is this node's side of a push/pull: at a join its digest
+// (each side then sends the other what it lacks: the whole catalog, to a
+// new node), else its summary by bucket (each side then sends the other
+// the digest of the buckets that differ, usually none). Neither grows
+// with the catalog.
 func (d *delegate) LocalState(join bool) []byte {
 	b := newMessage(ProtocolMin, d.g.name)
-	b.digest(d.g.store.Digest(), 0)
+	if join {
+		b.digest(d.g.store.Digest(), 0)
+	} else {
+		bs := d.g.store.Buckets()
+		b.buckets(&bs, false)
+	}
 	d.g.stats.BytesOut.Add(uint64(b.len()))
 	return b.b
 }
@@ -147,16 +155,18 @@ func protoRange(lo, hi uint8) string {
 // events turns memberlist's membership events into catalog node states.
 type events struct{ g *Gossip }
 
-// NotifyJoin is a new member, or one back from the dead: this agent and
-// it exchange what each lacks of the other's own writes at once. (A node
-// joining through this agent's own Join gets everything from the seed's
-// push/pull instead.)
+// NotifyJoin is a new member, or one back from the dead. With one back,
+// this agent exchanges at once what each lacks of the other's own writes.
+// A new member needs nothing of that: it gets the catalog from its seed's
+// push/pull, and its own writes travel the trees (a thousand agents
+// reconciling with every newcomer would bury it). A node joining through
+// this agent's own Join gets everything from the seed's push/pull too.
 func (e *events) NotifyJoin(n *memberlist.Node) {
-	e.g.setNode(n, catalog.StatusAlive)
 	e.g.mu.Lock()
-	joining := e.g.joining > 0
+	returning := e.g.seen[n.Name] && e.g.joining == 0
 	e.g.mu.Unlock()
-	if !joining {
+	e.g.setNode(n, catalog.StatusAlive)
+	if returning {
 		e.g.reconcileSoon(n.Name)
 	}
 }
@@ -186,6 +196,7 @@ func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
 	}
 	if n.Name != g.name {
 		g.mu.Lock()
+		g.seen[n.Name] = true
 		if st == catalog.StatusAlive {
 			g.members[n.Name] = &member{node: *n, meta: m}
 		} else {
@@ -221,6 +232,7 @@ func (g *Gossip) forgetNode(name string) {
 	g.mu.Lock()
 	delete(g.leaving, name)
 	delete(g.lastPeer, name)
+	delete(g.seen, name)
 	g.tree.Forget(name)
 	g.mu.Unlock()
 }

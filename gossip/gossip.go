@@ -31,8 +31,13 @@ type Store interface {
 	Digest() []catalog.OriginDigest
 	// OriginDigest is the digest of one origin.
 	OriginDigest(origin string) (catalog.OriginDigest, bool)
-	// Plan compares a peer's digest with the catalog (catalog.Plan).
-	Plan(peer []catalog.OriginDigest) (send, want []catalog.Want, ch catalog.Changes)
+	// Plan compares a peer's digest, or part of it (scope), with the
+	// catalog (catalog.Plan).
+	Plan(peer []catalog.OriginDigest, scope catalog.Scope) (send, want []catalog.Want, ch catalog.Changes)
+	// Buckets is the catalog's summary by bucket, DigestIn the digest of
+	// the origins of some buckets.
+	Buckets() [catalog.SummaryBuckets]uint64
+	DigestIn(buckets []int) []catalog.OriginDigest
 	// Deltas builds what a peer at w needs, in chunks of at most budget
 	// bytes.
 	Deltas(w catalog.Want, budget int) []catalog.Delta
@@ -108,11 +113,14 @@ type Gossip struct {
 	mu      sync.Mutex
 	joining int   // Join calls under way
 	joinErr error // why a merge during a Join was refused
-	// members are the alive peers as memberlist announced them.
+	// members are the alive peers as memberlist announced them; seen are
+	// the nodes ever announced, until the catalog forgets them.
 	members map[string]*member
+	seen    map[string]bool
 	// leaving are the leave announcements taken, by node.
 	leaving map[string]Leave
 	tree    *plumtree.Tree
+	overlay *plumtree.Overlay
 	// overlayAt is when the tree's neighbours were last computed; dirty
 	// says the membership changed since.
 	overlayAt    time.Time
@@ -193,9 +201,12 @@ const (
 	// chords are the links each node adds to its ring neighbour in the
 	// overlay (see plumtree.Neighbors): about 2·chords neighbours each.
 	chords = 2
+	// relayMax is the most writes of one delta relayed at once; more are
+	// announced instead.
+	relayMax = 32
 	// overlayEvery bounds how often membership changes recompute the
 	// overlay: a thousand joins must not cost a thousand recomputations.
-	overlayEvery = 100 * time.Millisecond
+	overlayEvery = time.Second
 )
 
 // ErrNameConflict is wrapped by the error of a join that found another
@@ -221,8 +232,10 @@ func Create(cfg Config) (*Gossip, error) {
 
 		metaChanged: make(chan struct{}, 1),
 		members:     make(map[string]*member),
+		seen:        make(map[string]bool),
 		leaving:     make(map[string]Leave),
 		tree:        plumtree.New(cfg.Tree),
+		overlay:     &plumtree.Overlay{Chords: chords},
 		reconcile:   make(map[string]bool),
 		lastPeer:    make(map[string]time.Time),
 		probes:      make(map[uint64]*probe),
@@ -415,21 +428,32 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 		g.stats.DeltaEntriesReceived.Add(uint64(len(d.Entries)))
 		g.progress.add(g.log, m.From, len(d.Entries), m.Totals[i], now)
 		// What an exchange brought is news like any other: it goes on
-		// along the trees, so that one agent's catch-up reaches all.
+		// along the trees, so that one agent's catch-up reaches all. A
+		// few writes are relayed at once; a large catch-up (a join, a
+		// resend) is announced, and only neighbours that lack it ask.
 		g.mu.Lock()
-		g.tree.Learned(plumtree.ID{Origin: d.Origin, Epoch: d.Epoch, Counter: d.To})
-		for _, e := range ch.Accepted {
-			outs = append(outs, g.tree.Relay(idOf(e), EncodeEntry(e), m.From, now)...)
+		upto := plumtree.ID{Origin: d.Origin, Epoch: d.Epoch, Counter: d.To}
+		if len(ch.Accepted) > relayMax {
+			g.tree.Announce(upto, m.From, now)
+		} else {
+			g.tree.Learned(upto)
+			for _, e := range ch.Accepted {
+				outs = append(outs, g.tree.Relay(idOf(e), EncodeEntry(e), m.From, now)...)
+			}
 		}
 		g.mu.Unlock()
 	}
 	if m.HasDigest {
 		heard = true
-		send, want, ch := g.store.Plan(m.Digest)
-		local = append(local, ch.Local...)
-		if m.partial {
-			send = onlyListed(send, m.Digest)
+		var scope catalog.Scope
+		switch {
+		case m.scope != nil:
+			scope = catalog.InBuckets(m.scope)
+		case m.partial:
+			scope = catalog.Listed(m.Digest)
 		}
+		send, want, ch := g.store.Plan(m.Digest, scope)
+		local = append(local, ch.Local...)
 		for _, w := range send {
 			if m.settled && now.Sub(g.store.Changed(w.Origin)) < settle {
 				continue
@@ -450,6 +474,9 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 			}
 			g.sendWants(peer, want, flags)
 		}
+	}
+	if m.Buckets != nil && (m.BucketsReply || pushPull) {
+		g.answerBuckets(peer, m.Buckets)
 	}
 	for _, l := range m.Leaves {
 		if named := g.noteLeave(l); named != nil {
@@ -472,15 +499,6 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 	if len(outs) > 0 {
 		g.poke()
 	}
-}
-
-// onlyListed keeps the wants of origins the digest lists.
-func onlyListed(ws []catalog.Want, ds []catalog.OriginDigest) []catalog.Want {
-	listed := make(map[string]bool, len(ds))
-	for _, d := range ds {
-		listed[d.Origin] = true
-	}
-	return slices.DeleteFunc(ws, func(w catalog.Want) bool { return !listed[w.Origin] })
 }
 
 // expectation is what a push/pull peer will send of an origin.

@@ -300,6 +300,9 @@ func (g *Gossip) ForgetExcept(keep func(node string) bool) {
 	for n := range g.lastPeer {
 		names = append(names, n)
 	}
+	for n := range g.seen {
+		names = append(names, n)
+	}
 	g.mu.Unlock()
 	for _, n := range names {
 		if n != g.name && !keep(n) {

@@ -51,9 +51,19 @@ func (s *catStore) OriginDigest(o string) (d catalog.OriginDigest, ok bool) {
 	return d, ok
 }
 
-func (s *catStore) Plan(p []catalog.OriginDigest) (send, want []catalog.Want, ch catalog.Changes) {
-	s.write(func(c *catalog.Catalog) { send, want, ch = c.Plan(p, time.Now()) })
+func (s *catStore) Plan(p []catalog.OriginDigest, scope catalog.Scope) (send, want []catalog.Want, ch catalog.Changes) {
+	s.write(func(c *catalog.Catalog) { send, want, ch = c.Plan(p, scope, time.Now()) })
 	return send, want, ch
+}
+
+func (s *catStore) Buckets() (bs [catalog.SummaryBuckets]uint64) {
+	s.read(func(c *catalog.Catalog) { bs = c.Buckets() })
+	return bs
+}
+
+func (s *catStore) DigestIn(b []int) (ds []catalog.OriginDigest) {
+	s.read(func(c *catalog.Catalog) { ds = c.DigestIn(b) })
+	return ds
 }
 
 func (s *catStore) Deltas(w catalog.Want, budget int) (ds []catalog.Delta) {
@@ -102,8 +112,8 @@ func bareGossip(name string) *Gossip {
 
 func newPingGossipFields(name string) *Gossip {
 	return &Gossip{
-		name: name, protoMax: ProtocolMax, members: map[string]*member{}, leaving: map[string]Leave{},
-		tree: plumtree.New(plumtree.Config{}), reconcile: map[string]bool{}, lastPeer: map[string]time.Time{},
+		name: name, protoMax: ProtocolMax, members: map[string]*member{}, seen: map[string]bool{}, leaving: map[string]Leave{},
+		tree: plumtree.New(plumtree.Config{}), overlay: &plumtree.Overlay{Chords: chords}, reconcile: map[string]bool{}, lastPeer: map[string]time.Time{},
 		probes: map[uint64]*probe{}, expect: map[string]expectation{}, wake: make(chan struct{}, 1),
 		sendq: make(chan job, 16), metaChanged: make(chan struct{}, 1),
 		contacts: contacts{start: time.Now(), m: map[string]*contact{}},

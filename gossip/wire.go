@@ -52,6 +52,9 @@ const (
 	// recRelay: a write the sender learned by an exchange, passed on along
 	// the trees; unlike recEntry a duplicate prunes nothing.
 	recRelay = 11
+	// recBuckets: the sender's summary by bucket (catalog.Buckets); the
+	// receiver answers with the digest of the buckets that differ.
+	recBuckets = 12
 )
 
 // Decoding limits: a message that claims more than these is refused before
@@ -111,7 +114,14 @@ type Message struct {
 	Reply     bool
 	partial   bool
 	settled   bool
-	Leaves    []Leave
+	// scope lists the buckets a digest speaks for (digestBuckets); nil
+	// for a whole or partial digest.
+	scope []int
+	// Buckets is the sender's summary by bucket; BucketsReply asks for the
+	// digest of those that differ.
+	Buckets      *[catalog.SummaryBuckets]uint64
+	BucketsReply bool
+	Leaves       []Leave
 	// SummaryReqs are request IDs; Summaries answers (ID, summary).
 	SummaryReqs []uint64
 	Summaries   [][2]uint64
@@ -276,10 +286,24 @@ const (
 	// (the exchange was started by a differing summary, which a change
 	// still on its way also causes).
 	digestSettled = 4
+	// digestBuckets: the digest speaks for the origins of the buckets
+	// listed after it (catalog.InBuckets).
+	digestBuckets = 8
 )
 
-func (m *builder) digest(ds []catalog.OriginDigest, flags byte) {
-	b := make([]byte, 0, 2+40*len(ds))
+// digest encodes a digest; with buckets, one that speaks for the origins
+// of those buckets only.
+func (m *builder) digest(ds []catalog.OriginDigest, flags byte, buckets ...int) {
+	if buckets != nil {
+		flags |= digestBuckets
+	}
+	m.digestScoped(ds, flags, buckets)
+}
+
+// digestScoped encodes a digest with its flags, and the bucket list if
+// flags say digestBuckets.
+func (m *builder) digestScoped(ds []catalog.OriginDigest, flags byte, scope []int) {
+	b := make([]byte, 0, 2+40*len(ds)+len(scope))
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(ds)))
 	for _, d := range ds {
@@ -289,7 +313,27 @@ func (m *builder) digest(ds []catalog.OriginDigest, flags byte) {
 		b = binary.AppendUvarint(b, d.Watermark)
 		b = binary.BigEndian.AppendUint64(b, d.Hash)
 	}
+	if flags&digestBuckets != 0 {
+		b = binary.AppendUvarint(b, uint64(len(scope)))
+		for _, x := range scope {
+			b = append(b, byte(x))
+		}
+	}
 	m.record(recDigest, b)
+}
+
+func (m *builder) buckets(bs *[catalog.SummaryBuckets]uint64, reply bool) {
+	b := make([]byte, 0, 2+8*len(bs))
+	var flags byte
+	if reply {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(bs)))
+	for _, x := range bs {
+		b = binary.BigEndian.AppendUint64(b, x)
+	}
+	m.record(recBuckets, b)
 }
 
 func (m *builder) leave(l Leave) {
@@ -398,6 +442,27 @@ func Decode(buf []byte) (Message, error) {
 			flags := r.byte("flags")
 			m.Reply, m.partial, m.settled = flags&digestReply != 0, flags&digestPartial != 0, flags&digestSettled != 0
 			m.Digest = r.digest()
+			if flags&digestBuckets != 0 {
+				n := r.count("buckets", catalog.SummaryBuckets)
+				m.scope = []int{}
+				for range n {
+					x := r.byte("bucket")
+					if int(x) >= catalog.SummaryBuckets {
+						r.fail("bucket %d out of range", x)
+					}
+					m.scope = append(m.scope, int(x))
+				}
+			}
+		case recBuckets:
+			m.BucketsReply = r.byte("flags")&1 != 0
+			if n := r.count("buckets", 8*catalog.SummaryBuckets); r.err == nil && n != catalog.SummaryBuckets {
+				r.fail("%d summary buckets, want %d", n, catalog.SummaryBuckets)
+			}
+			var bs [catalog.SummaryBuckets]uint64
+			for i := range bs {
+				bs[i] = r.uint64("bucket")
+			}
+			m.Buckets = &bs
 		case recLeave:
 			l := Leave{Node: r.name("node")}
 			l.Epoch = r.uvarint("epoch")

@@ -137,7 +137,10 @@ func encode(m Message) []byte {
 		if m.settled {
 			flags |= digestSettled
 		}
-		b.digest(m.Digest, flags)
+		if m.scope != nil {
+			flags |= digestBuckets
+		}
+		b.digestScoped(m.Digest, flags, m.scope)
 	}
 	for _, l := range m.Leaves {
 		b.leave(l)
@@ -150,6 +153,9 @@ func encode(m Message) []byte {
 	}
 	if m.Reset {
 		b.reset()
+	}
+	if m.Buckets != nil {
+		b.buckets(m.Buckets, m.BucketsReply)
 	}
 	return b.b
 }
@@ -175,6 +181,9 @@ func sampleMessage(r *rand.Rand) []byte {
 	b.summaryReq(42)
 	b.summary(42, 0xabcdef)
 	b.reset()
+	var bs [catalog.SummaryBuckets]uint64
+	bs[3], bs[63] = 7, 9
+	b.buckets(&bs, true)
 	return b.b
 }
 
@@ -187,7 +196,8 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 	if m.From != "node-a" || len(m.Entries) != 2 || m.Entries[0].Relay || !m.Entries[1].Relay || len(m.IHaves) != 1 || len(m.Prunes) != 1 || len(m.Wants) != 1 ||
 		len(m.Deltas) != 1 || len(m.Deltas[0].Entries) != 3 || m.Totals[0] != 1000 || !m.HasDigest || !m.Reply || !m.partial ||
-		len(m.Digest) != 2 || len(m.Leaves) != 1 || len(m.SummaryReqs) != 1 || len(m.Summaries) != 1 || !m.Reset {
+		len(m.Digest) != 2 || len(m.Leaves) != 1 || len(m.SummaryReqs) != 1 || len(m.Summaries) != 1 || !m.Reset ||
+		m.Buckets == nil || m.Buckets[63] != 9 || !m.BucketsReply {
 		t.Fatalf("decoded %+v", m)
 	}
 	if w := m.Wants[0]; !w.Graft || !w.Full || w.Known != 4 {

@@ -67,6 +67,8 @@ func (s *shell) agentCommand() *cli.Command {
 				Usage: "give up retry-join after this many attempts; 0 never does", DefaultText: "0"},
 			&cli.DurationFlag{Name: "reconnect-interval", EnvVars: envVar("reconnect-interval"),
 				Usage: "how often to try rejoining failed members (heals long partitions)", DefaultText: def.ReconnectInterval.String()},
+			&cli.DurationFlag{Name: "epoch-max-skew", EnvVars: envVar("epoch-max-skew"),
+				Usage: "refuse agents whose start time (epoch) is further ahead of this agent's clock", DefaultText: "175200h (20 years)"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: envVar("data-dir"), TakesFile: true,
 				Usage: "directory for state kept across restarts", DefaultText: "none"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: envVar("encrypt"),
@@ -184,6 +186,9 @@ func agentConfig(c *cli.Context) (agent.Config, *agent.FileConfig, error) {
 	}
 	if c.IsSet("reconnect-interval") {
 		cfg.ReconnectInterval = c.Duration("reconnect-interval")
+	}
+	if c.IsSet("epoch-max-skew") {
+		cfg.EpochMaxSkew = c.Duration("epoch-max-skew")
 	}
 	if c.IsSet("data-dir") {
 		cfg.DataDir = c.String("data-dir") // Validate refuses it with --dev

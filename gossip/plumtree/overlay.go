@@ -20,19 +20,56 @@ import (
 // diameter near log N, so a tree over it is shallow. With chords = 2 a
 // node has about 4 neighbours whatever N.
 func Neighbors(self string, members []string, chords int) []string {
-	type point struct {
-		h    uint64
-		name string
+	return (&Overlay{Chords: chords}).Neighbors(self, members)
+}
+
+// Overlay computes Neighbors, keeping the members' hashes between calls:
+// a node recomputes its neighbours at every membership change, and at a
+// thousand members hashing every name each time would dominate.
+type Overlay struct {
+	Chords int
+	hashes map[string][]uint64 // name → its ring point, then its chord points
+}
+
+type point struct {
+	h    uint64
+	name string
+}
+
+func (o *Overlay) points(name string) []uint64 {
+	if p, ok := o.hashes[name]; ok {
+		return p
 	}
+	if o.hashes == nil {
+		o.hashes = make(map[string][]uint64)
+	}
+	p := []uint64{hashOf(name)}
+	for c := 1; c < o.Chords; c++ {
+		p = append(p, hashOf(name+"#"+strconv.Itoa(c)))
+	}
+	o.hashes[name] = p
+	return p
+}
+
+// Neighbors is the package's Neighbors with o's chords.
+func (o *Overlay) Neighbors(self string, members []string) []string {
 	ring := make([]point, 0, len(members)+1)
 	seen := make(map[string]bool, len(members)+1)
 	for _, m := range append([]string{self}, members...) {
 		if !seen[m] {
 			seen[m] = true
-			ring = append(ring, point{hashOf(m), m})
+			ring = append(ring, point{o.points(m)[0], m})
 		}
 	}
-	if len(ring) <= chords+1 {
+	if len(o.hashes) > 2*len(ring)+64 {
+		// Forget the hashes of members long gone.
+		for n := range o.hashes {
+			if !seen[n] {
+				delete(o.hashes, n)
+			}
+		}
+	}
+	if len(ring) <= o.Chords+1 {
 		// Few enough for everyone to be everyone's neighbour.
 		out := make([]string, 0, len(ring))
 		for _, p := range ring {
@@ -43,12 +80,16 @@ func Neighbors(self string, members []string, chords int) []string {
 		sort.Strings(out)
 		return out
 	}
-	sort.Slice(ring, func(i, j int) bool {
-		if ring[i].h != ring[j].h {
-			return ring[i].h < ring[j].h
+	less := func(a, b point) int {
+		if a.h != b.h {
+			if a.h < b.h {
+				return -1
+			}
+			return 1
 		}
-		return ring[i].name < ring[j].name
-	})
+		return compareStrings(a.name, b.name)
+	}
+	slices.SortFunc(ring, less)
 	// successor is the first member at or after h on the ring, other
 	// than skip.
 	successor := func(h uint64, skip string) string {
@@ -62,10 +103,10 @@ func Neighbors(self string, members []string, chords int) []string {
 		return ""
 	}
 	links := func(m string) []string {
-		h := hashOf(m)
-		out := []string{successor(h+1, m)}
-		for c := 1; c < chords; c++ {
-			out = append(out, successor(hashOf(m+"#"+strconv.Itoa(c)), m))
+		ps := o.points(m)
+		out := []string{successor(ps[0]+1, m)}
+		for _, h := range ps[1:] {
+			out = append(out, successor(h, m))
 		}
 		return out
 	}
@@ -73,9 +114,27 @@ func Neighbors(self string, members []string, chords int) []string {
 	for _, n := range links(self) {
 		set[n] = true
 	}
-	for _, p := range ring {
-		if p.name != self && slices.Contains(links(p.name), self) {
-			set[p.name] = true
+	// Who links to self: a member whose ring successor or chord successor
+	// is self. Its points then fall between self's two ring predecessors
+	// and self (the second predecessor for a point of the first, which
+	// skips itself), so only the chord points in that arc are checked.
+	at := slices.IndexFunc(ring, func(p point) bool { return p.name == self })
+	pred := ring[(at-1+len(ring))%len(ring)]
+	pred2 := ring[(at-2+len(ring))%len(ring)]
+	set[pred.name] = true // its ring successor is self
+	if o.Chords > 1 {
+		var chordPts []point
+		for _, p := range ring {
+			for _, h := range o.points(p.name)[1:] {
+				if inArc(h, pred2.h, ring[at].h) {
+					chordPts = append(chordPts, point{h, p.name})
+				}
+			}
+		}
+		for _, cp := range chordPts {
+			if cp.name != self && successor(cp.h, cp.name) == self {
+				set[cp.name] = true
+			}
 		}
 	}
 	delete(set, self)
@@ -85,6 +144,25 @@ func Neighbors(self string, members []string, chords int) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// inArc reports whether h lies on the ring's arc from lo (excluded) to hi
+// (included), going up and wrapping past the top.
+func inArc(h, lo, hi uint64) bool {
+	if lo < hi {
+		return h > lo && h <= hi
+	}
+	return h > lo || h <= hi
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func hashOf(s string) uint64 {

@@ -225,6 +225,19 @@ func (t *Tree) Relay(id ID, payload []byte, skip string, now time.Time) []Out {
 	return t.spread(id, payload, skip, true, now)
 }
 
+// Announce tells every neighbour but skip, lazily, that this node has an
+// origin's writes up to id: those that lack some ask for them (a graft).
+// It passes on a large catch-up an exchange brought, which most
+// neighbours have already, without pushing every write of it.
+func (t *Tree) Announce(id ID, skip string, now time.Time) {
+	t.Learned(id)
+	for n, p := range t.peers {
+		if n != skip && p.knows[id.Origin].isBefore(id) {
+			t.announce(p, id, now)
+		}
+	}
+}
+
 // Learned records that this node has an origin's writes up to id out of
 // band (an exchange brought them): copies of them that then arrive along
 // the tree prune nothing.

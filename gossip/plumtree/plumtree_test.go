@@ -417,3 +417,112 @@ func TestResetAfterNeighboursChange(t *testing.T) {
 		t.Errorf("%d grafts after a departure: the trees did not re-form by themselves", s.grafts-grafts)
 	}
 }
+
+// bruteNeighbors is the definition of Neighbors, computed the slow way:
+// every member's links, then who links to self.
+func bruteNeighbors(self string, members []string, chords int) []string {
+	o := &Overlay{Chords: chords}
+	type pt struct {
+		h    uint64
+		name string
+	}
+	var ring []pt
+	seen := map[string]bool{}
+	for _, m := range append([]string{self}, members...) {
+		if !seen[m] {
+			seen[m] = true
+			ring = append(ring, pt{o.points(m)[0], m})
+		}
+	}
+	if len(ring) <= chords+1 {
+		var out []string
+		for _, p := range ring {
+			if p.name != self {
+				out = append(out, p.name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	slices.SortFunc(ring, func(a, b pt) int {
+		if a.h != b.h {
+			if a.h < b.h {
+				return -1
+			}
+			return 1
+		}
+		return compareStrings(a.name, b.name)
+	})
+	succ := func(h uint64, skip string) string {
+		i := 0
+		for i < len(ring) && ring[i].h < h {
+			i++
+		}
+		for k := 0; k < len(ring); k++ {
+			if p := ring[(i+k)%len(ring)]; p.name != skip {
+				return p.name
+			}
+		}
+		return ""
+	}
+	links := func(m string) []string {
+		ps := o.points(m)
+		out := []string{succ(ps[0]+1, m)}
+		for _, h := range ps[1:] {
+			out = append(out, succ(h, m))
+		}
+		return out
+	}
+	set := map[string]bool{}
+	for _, n := range links(self) {
+		set[n] = true
+	}
+	for _, p := range ring {
+		if slices.Contains(links(p.name), self) {
+			set[p.name] = true
+		}
+	}
+	delete(set, self)
+	var out []string
+	for n := range set {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The fast Neighbors agrees with its definition, for any membership and
+// number of chords, and with hashes cached across changing memberships.
+func TestNeighborsMatchTheDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for round := range 300 {
+		n := 1 + rng.IntN(60)
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprintf("h%d-%d", round%7, i*7+rng.IntN(5)))
+		}
+		chords := 1 + rng.IntN(3)
+		o := &Overlay{Chords: chords}
+		for _, self := range names {
+			want := bruteNeighbors(self, names, chords)
+			if got := o.Neighbors(self, names); !slices.Equal(got, want) {
+				t.Fatalf("round %d, %s among %d with %d chords: got %v, want %v", round, self, n, chords, got, want)
+			}
+		}
+	}
+}
+
+// A large catch-up is announced to every neighbour, eager or lazy, but
+// not to one that has shown it has it.
+func TestAnnounceReachesEveryNeighbourOnce(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr := New(DefaultConfig())
+	tr.SetPeers([]string{"a", "b", "c"})
+	tr.Prune("b", []string{"o"})
+	tr.IHave("c", ID{"o", 1, 9}, true, now)
+	tr.Announce(ID{"o", 1, 9}, "a", now)
+	outs := tr.Tick(now.Add(time.Second), func(ID) bool { return true })
+	if len(outs) != 1 || outs[0].To != "b" || outs[0].Kind != IHave || outs[0].IDs[0].Counter != 9 {
+		t.Fatalf("announcements %+v, want one to b only (a sent it, c has it)", outs)
+	}
+}
