@@ -33,7 +33,6 @@ type Network struct {
 	mu    sync.RWMutex
 	nodes map[string]*Transport
 	next  uint32
-	rng   *rand.Rand
 }
 
 // queueDepth is how many packets a transport holds for its memberlist
@@ -47,7 +46,6 @@ func (n *Network) NewTransport() *Transport {
 	defer n.mu.Unlock()
 	if n.nodes == nil {
 		n.nodes = make(map[string]*Transport)
-		n.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	n.next++
 	ip := net.IPv4(10, byte(n.next>>16), byte(n.next>>8), byte(n.next))
@@ -81,15 +79,15 @@ func (n *Network) lookup(addr string) *Transport {
 	return n.nodes[addr]
 }
 
+// delay draws a packet's fate from math/rand/v2's global source, which
+// needs no lock: a thousand agents sending at once do not queue on it.
 func (n *Network) delay(packet bool) (time.Duration, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if packet && n.Loss > 0 && n.rng.Float64() < n.Loss {
+	if packet && n.Loss > 0 && rand.Float64() < n.Loss {
 		return 0, false
 	}
 	d := n.Latency
 	if packet && n.Jitter > 0 {
-		d += time.Duration(n.rng.Int64N(int64(n.Jitter)))
+		d += time.Duration(rand.Int64N(int64(n.Jitter)))
 	}
 	return d, true
 }
