@@ -722,8 +722,22 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	l := Leave{Node: g.name, Epoch: g.store.Epoch(), Gen: g.gen.Load()}
 	g.mu.Lock()
 	g.leaving[g.name] = l
+	// The leaving node tells every member itself: one hop instead of the
+	// overlay's diameter (a dozen hops at a few hundred agents, each a
+	// wake-up of a busy host), for one small packet per member, once.
+	// Receivers still pass it on along the overlay, for any it missed.
+	to := make([]*member, 0, len(g.members))
+	for n, p := range g.members {
+		if n != g.name {
+			to = append(to, p)
+		}
+	}
 	g.mu.Unlock()
-	g.floodLeave(l, "", nil)
+	for _, p := range to {
+		b := g.newMessage(p)
+		b.leave(l)
+		g.sendUDP(p, b)
+	}
 	if err := g.live().Leave(timeout); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
