@@ -513,6 +513,13 @@ func (d *decoder) uvarint(what string) uint64 {
 		d.fail("bad varint for %s", what)
 		return 0
 	}
+	if n > 1 && d.buf[n-1] == 0 {
+		// An overlong encoding (0x80 0x00 for 0): every agent writes the
+		// shortest, and an entry must mean one sequence of bytes, since
+		// its hash is taken over them.
+		d.fail("overlong varint for %s", what)
+		return 0
+	}
 	d.buf = d.buf[n:]
 	return v
 }
@@ -639,8 +646,15 @@ func (d *decoder) service(e *catalog.Entry) {
 	}
 	if n := d.count("meta", maxMeta); n > 0 {
 		s.Meta = make(map[string]string, n)
+		prev := ""
 		for i := 0; i < n; i++ {
 			k := d.string("meta key")
+			// Keys come sorted and once each, as every agent writes
+			// them: one entry, one encoding.
+			if i > 0 && k <= prev && d.err == nil {
+				d.fail("meta key %q out of order", k)
+			}
+			prev = k
 			s.Meta[k] = d.string("meta value")
 		}
 	}
