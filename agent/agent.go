@@ -15,10 +15,12 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/gossip"
 	"github.com/shoal-sd/shoal/health"
@@ -55,6 +57,8 @@ type Agent struct {
 	left     bool
 
 	logs *logHub // the monitors of the log (Monitor)
+
+	acl atomic.Pointer[acl.Resolver] // the tokens in force; swapped by Reload
 
 	// regMu serialises changes of local services and checks (the API, the
 	// config file, the check manager's deregistrations) and guards checks
@@ -97,9 +101,15 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
+	res := acl.Disabled()
+	if cfg.ACL != nil {
+		if res, err = acl.NewResolver(*cfg.ACL); err != nil {
+			return nil, err
+		}
+	}
 	cat := catalog.New(cfg.NodeName, uint64(now().UnixNano()))
 	cat.SetMaxEpochSkew(cfg.EpochMaxSkew)
-	return &Agent{
+	a := &Agent{
 		cfg:       cfg,
 		log:       slog.New(tee).With("node", cfg.NodeName),
 		logs:      tee.hub,
@@ -117,7 +127,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		configServices: make(map[string]bool),
 		ready:          make(chan struct{}),
 		stop:           make(chan struct{}),
-	}, nil
+	}
+	a.acl.Store(res)
+	return a, nil
 }
 
 // Ready is closed once the agent listens and has joined its Join peers.
@@ -186,7 +198,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.startChecks(runCtx)
 	srv := &http.Server{
 		Handler: localapi.New(localapi.Config{
-			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe,
+			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe, ACL: a.acl.Load,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Blocking queries end when the agent stops.

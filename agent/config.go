@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/hashicorp/memberlist"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 	"github.com/shoal-sd/shoal/health"
@@ -20,6 +21,10 @@ import (
 // Config is everything an agent needs. Start from DefaultConfig (or
 // DevConfig) and change what you need; Validate reports the first bad field.
 type Config struct {
+	// ACL, if set and enabled, makes the HTTP API and DNS check tokens
+	// (see package acl). Nil: ACLs off, anyone who reaches the API may do
+	// anything.
+	ACL *acl.Config
 	// NodeName names this agent in the cluster; unique, DNS-safe.
 	// Default: the first label of the host name.
 	NodeName string

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -55,6 +56,7 @@ type FileConfig struct {
 	EpochMaxSkew      *time.Duration // epoch_max_skew (Shoal's own)
 	DataDir           *string        // data_dir
 	Encrypt           *string        // encrypt: base64 gossip key
+	ACL               *acl.Config    // acl: tokens and policies
 	// LogLevel (log_level) and LogJSON (log_json) configure the logger,
 	// which is the command line's, not the agent's: Apply ignores them.
 	LogLevel *string
@@ -133,6 +135,10 @@ func (f *FileConfig) Apply(cfg *Config) {
 	setStr(&cfg.AdvertiseAddr, f.AdvertiseAddr)
 	setStr(&cfg.DataDir, f.DataDir)
 	setStr(&cfg.EncryptKey, f.Encrypt)
+	if f.ACL != nil {
+		c := *f.ACL
+		cfg.ACL = &c
+	}
 	if f.SerfLANPort != nil {
 		cfg.Port = *f.SerfLANPort
 	}
@@ -298,6 +304,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		f.Domain, err = d.domain(k, v)
 	case "dns_config":
 		err = d.dnsConfig(f, k, v)
+	case "acl":
+		err = d.aclConfig(f, k, v)
 	case "service":
 		err = d.addService(f, k, v, ids)
 	case "services":

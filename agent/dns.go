@@ -63,6 +63,7 @@ func (a *Agent) serveDNS(ctx context.Context, wg *sync.WaitGroup, pc net.PacketC
 		ServiceTTL: a.cfg.DNSServiceTTL,
 		NodeTTL:    a.cfg.DNSNodeTTL,
 		Observe:    m.dnsObserver(),
+		ACL:        a.acl.Load,
 	})
 	wg.Add(1)
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -105,9 +106,16 @@ func (a *Agent) Reload(ctx context.Context) error {
 	if err := validateServices(f.Services); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
+	res := acl.Disabled()
+	if f.ACL != nil {
+		if res, err = acl.NewResolver(*f.ACL); err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+	}
 	if err := a.registerConfigServices(f.Services); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	a.log.Info("reloaded the config file's services; other settings apply at the next start", "file", a.cfg.ConfigFile, "services", len(f.Services))
+	a.acl.Store(res)
+	a.log.Info("reloaded the config file's services and ACLs; other settings apply at the next start", "file", a.cfg.ConfigFile, "services", len(f.Services), "acl", res.Enabled())
 	return nil
 }

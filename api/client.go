@@ -25,6 +25,13 @@ const DefaultAddr = "127.0.0.1:8500"
 // reads the agent address from; `shoal` and the agent honour it too.
 const EnvHTTPAddr = "SHOAL_HTTP_ADDR"
 
+// EnvHTTPToken and EnvConsulHTTPToken name the environment variables a
+// Client with an empty Token reads, in that order.
+const (
+	EnvHTTPToken       = "SHOAL_HTTP_TOKEN"
+	EnvConsulHTTPToken = "CONSUL_HTTP_TOKEN"
+)
+
 // maxErrorBody bounds how much of a failed answer is kept in a StatusError:
 // the agent answers errors with one line, anything longer is not ours.
 const maxErrorBody = 64 << 10
@@ -42,6 +49,21 @@ type Client struct {
 	// Client sets no timeout of its own: bound a call with its context,
 	// leaving room for QueryOptions.WaitTime on blocking queries.
 	HTTPClient *http.Client
+
+	// Token is the ACL token sent with every request (X-Consul-Token).
+	// Empty means $SHOAL_HTTP_TOKEN, else $CONSUL_HTTP_TOKEN, else none.
+	Token string
+}
+
+// token is the token to send: Token, or the environment's.
+func (c *Client) token() string {
+	if c.Token != "" {
+		return c.Token
+	}
+	if t := os.Getenv(EnvHTTPToken); t != "" {
+		return t
+	}
+	return os.Getenv(EnvConsulHTTPToken)
 }
 
 // QueryOptions refine a catalog or health read. A nil *QueryOptions asks
@@ -185,6 +207,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if t := c.token(); t != "" {
+		req.Header.Set("X-Consul-Token", t)
+	}
 
 	resp, err := c.httpClient().Do(req)
 	if err != nil {

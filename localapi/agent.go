@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -27,6 +28,16 @@ func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, q 
 	if err != nil {
 		return err
 	}
+	// Write on the name, and on the name it replaces if the ID had
+	// another, as Consul asks.
+	if err := require(q.authz, acl.Service, svc.Name, acl.Write); err != nil {
+		return err
+	}
+	if old, ok := s.localServiceName(svc.ID); ok && old != svc.Name {
+		if err := require(q.authz, acl.Service, old, acl.Write); err != nil {
+			return err
+		}
+	}
 	if err := s.b.RegisterService(svc, checks, RegisterOptions{ReplaceExistingChecks: replace}); err != nil {
 		return writeError(err, nil, "register service %q", svc.ID)
 	}
@@ -36,7 +47,12 @@ func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, q 
 }
 
 // PUT /v1/agent/service/deregister/:id
-func (s *server) agentServiceDeregister(w http.ResponseWriter, r *http.Request, _ *query, id string) error {
+func (s *server) agentServiceDeregister(w http.ResponseWriter, r *http.Request, q *query, id string) error {
+	if name, ok := s.localServiceName(id); ok {
+		if err := require(q.authz, acl.Service, name, acl.Write); err != nil {
+			return err
+		}
+	}
 	if err := s.b.DeregisterService(id); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return unknownServiceID(id)
@@ -46,6 +62,17 @@ func (s *server) agentServiceDeregister(w http.ResponseWriter, r *http.Request, 
 	s.log.Debug("service deregistered", "id", id)
 	writeOK(w)
 	return nil
+}
+
+// localServiceName is the name of this agent's service of that ID.
+func (s *server) localServiceName(id string) (name string, ok bool) {
+	s.b.Read(func(c *catalog.Catalog) {
+		var svc catalog.Service
+		if svc, ok = c.LocalService(id); ok {
+			name = svc.Name
+		}
+	})
+	return name, ok
 }
 
 // unknownServiceID is Consul's answer for a service ID the agent lacks.
@@ -70,6 +97,10 @@ func (s *server) agentServices(w http.ResponseWriter, r *http.Request, q *query,
 	dc := s.b.Datacenter()
 	out := make(map[string]api.AgentService, len(svcs))
 	for _, svc := range svcs {
+		if !q.authz.Can(acl.Service, svc.Name, acl.Read) {
+			q.filtered = true
+			continue
+		}
 		out[svc.ID] = agentService(svc, dc)
 	}
 	if err := narrowMap(out, f); err != nil {
@@ -107,6 +138,9 @@ func (s *server) agentService(w http.ResponseWriter, r *http.Request, q *query, 
 	}
 	if !found {
 		return unknownServiceID(id)
+	}
+	if err := require(q.authz, acl.Service, svc.Name, acl.Read); err != nil {
+		return err
 	}
 	out := agentService(svc, s.b.Datacenter())
 	out.ContentHash = hash
@@ -181,9 +215,16 @@ func (s *server) agentMembers(w http.ResponseWriter, r *http.Request, q *query, 
 	if members == nil {
 		members = []api.AgentMember{}
 	}
-	for i := range members {
-		members[i].Tags = nonNilMap(members[i].Tags)
+	kept := members[:0]
+	for _, m := range members {
+		if !q.authz.Can(acl.Node, m.Name, acl.Read) {
+			q.filtered = true
+			continue
+		}
+		m.Tags = nonNilMap(m.Tags)
+		kept = append(kept, m)
 	}
+	members = kept
 	return s.writeJSON(w, q, index, members)
 }
 

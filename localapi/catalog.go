@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/http"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -18,6 +19,14 @@ func (s *server) catalogServices(w http.ResponseWriter, r *http.Request, q *quer
 	})
 	if err != nil {
 		return err
+	}
+	if !q.authz.Unrestricted() {
+		for name := range svcs {
+			if !q.authz.Can(acl.Service, name, acl.Read) {
+				delete(svcs, name)
+				q.filtered = true
+			}
+		}
 	}
 	return s.writeJSON(w, q, index, svcs)
 }
@@ -66,6 +75,9 @@ func (s *server) serveInstances(w http.ResponseWriter, r *http.Request, q *query
 		return err
 	}
 	v.finish(s.localAddr)
+	if v.authorize(q.authz) {
+		q.filtered = true
+	}
 	v.fillHeard(s.b)
 	if err := v.narrow(nm, f, checks, s.b.Datacenter()); err != nil {
 		return err
@@ -141,9 +153,12 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, 
 			ModifyIndex:     n.ModifyIndex,
 		}
 	}
-	var keep func(*api.Node) bool
-	if nm != nil {
-		keep = func(n *api.Node) bool { return nm.match(n.Meta) }
+	keep := func(n *api.Node) bool {
+		if !q.authz.Can(acl.Node, n.Node, acl.Read) {
+			q.filtered = true
+			return false
+		}
+		return nm == nil || nm.match(n.Meta)
 	}
 	if out, err = narrowSlice(out, keep, f); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -27,9 +28,13 @@ func (s *server) coordinateNodes(w http.ResponseWriter, r *http.Request, q *quer
 	if err != nil {
 		return err
 	}
-	out := s.b.Coordinates()
-	if out == nil {
-		out = []api.CoordinateEntry{}
+	out := []api.CoordinateEntry{}
+	for _, e := range s.b.Coordinates() {
+		if q.authz.Can(acl.Node, e.Node, acl.Read) {
+			out = append(out, e)
+		} else {
+			q.filtered = true
+		}
 	}
 	return s.writeJSON(w, q, index, out)
 }
@@ -39,6 +44,9 @@ func (s *server) coordinateNodes(w http.ResponseWriter, r *http.Request, q *quer
 func (s *server) coordinateNode(w http.ResponseWriter, r *http.Request, q *query, node string) error {
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 { return c.Index() })
 	if err != nil {
+		return err
+	}
+	if err := require(q.authz, acl.Node, node, acl.Read); err != nil {
 		return err
 	}
 	for _, e := range s.b.Coordinates() {

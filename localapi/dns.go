@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/shoal-sd/shoal/acl"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -90,11 +91,15 @@ type DNSConfig struct {
 	// and the response code ("NOERROR", "NXDOMAIN", …). Both come from a
 	// small fixed set, fit for metric labels. It must not block.
 	Observe func(qtype, rcode string)
+	// ACL, if set, returns the token resolver in force: DNS answers
+	// with what the default token may read, as Consul's does.
+	ACL func() *acl.Resolver
 }
 
 // DNSServer answers DNS queries from the agent's catalog. It is a
 // miekg/dns Handler; Serve runs it on sockets.
 type DNSServer struct {
+	acl      func() *acl.Resolver
 	b        Backend
 	log      *slog.Logger
 	domain   string   // canonical: lower case, fully qualified
@@ -146,6 +151,7 @@ func NewDNS(cfg DNSConfig) *DNSServer {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &DNSServer{
+		acl:      cfg.ACL,
 		b:        cfg.Backend,
 		log:      log.With("component", "dns"),
 		domain:   domain,
@@ -508,7 +514,11 @@ func (s *DNSServer) service(resp *dns.Msg, q dns.Question, rest []string) {
 			name = n
 		}
 		local := c.LocalName()
+		authz := s.authz()
 		c.EachInstance(name, func(n catalog.Node, svc *catalog.Service, status catalog.Health) {
+			if !authz.Unrestricted() && !canRead(authz, svc.Name, n.Name) {
+				return
+			}
 			// The catalog serves only instances of live nodes; warning
 			// counts as healthy, as in Consul's DNS.
 			if status > catalog.HealthWarning || !hasTags(svc.Tags, tags) {
@@ -685,6 +695,10 @@ func (s *DNSServer) node(resp *dns.Msg, q dns.Question, rest []string) {
 		if !ok {
 			return
 		}
+		if !s.authz().Can(acl.Node, n, acl.Read) {
+			found = false
+			return
+		}
 		nd, _ := c.Node(n)
 		if nd.Serving() || nd.Name == c.LocalName() {
 			found, addr = true, nd.Address
@@ -777,4 +791,16 @@ func rcodeLabel(rcode int) string {
 		return s
 	}
 	return "other"
+}
+
+// authz is what the default token may read.
+func (s *DNSServer) authz() *acl.Authorizer {
+	if s.acl == nil {
+		return acl.AllowAll()
+	}
+	a, err := s.acl().Resolve("")
+	if err != nil {
+		return &acl.Authorizer{} // reads nothing
+	}
+	return a
 }

@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 )
 
@@ -57,6 +58,25 @@ func (v *serviceView) narrow(nm metaFilter, f *exprFilter, health bool, dc strin
 	clear(v.insts[len(kept):])
 	v.insts = kept
 	return nil
+}
+
+// authorize leaves out the instances a token may not read (read on the
+// service and on the node, as Consul asks) and reports whether it left
+// out any.
+func (v *serviceView) authorize(a *acl.Authorizer) bool {
+	if a.Unrestricted() {
+		return false
+	}
+	kept := v.insts[:0]
+	for _, in := range v.insts {
+		if canRead(a, in.name, v.nodes[in.node].name) {
+			kept = append(kept, in)
+		}
+	}
+	dropped := len(kept) < len(v.insts)
+	clear(v.insts[len(kept):])
+	v.insts = kept
+	return dropped
 }
 
 // instanceDatum is the reused value a filter is evaluated on.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
 )
@@ -18,13 +19,21 @@ import (
 const checkUpdateHint = `the fields are "Status" and "Output"`
 
 // PUT /v1/agent/check/register
-func (s *server) agentCheckRegister(w http.ResponseWriter, r *http.Request, _ *query, _ string) error {
+func (s *server) agentCheckRegister(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
 	var reg api.AgentCheckRegistration
 	if err := decodeStrict(body, &reg, "check registration", checkRegistrationHint); err != nil {
+		return err
+	}
+	// A service's check needs write on the service, a node check on the
+	// node; replacing a check needs what its owner needs too.
+	if err := s.requireCheckWrite(q, reg.ServiceID); err != nil {
+		return err
+	}
+	if err := s.requireCheckOwner(q, reg.ID); err != nil {
 		return err
 	}
 	if err := s.b.RegisterCheck(reg); err != nil {
@@ -36,7 +45,10 @@ func (s *server) agentCheckRegister(w http.ResponseWriter, r *http.Request, _ *q
 }
 
 // PUT /v1/agent/check/deregister/:check_id
-func (s *server) agentCheckDeregister(w http.ResponseWriter, _ *http.Request, _ *query, id string) error {
+func (s *server) agentCheckDeregister(w http.ResponseWriter, _ *http.Request, q *query, id string) error {
+	if err := s.requireCheckOwner(q, id); err != nil {
+		return err
+	}
 	if err := s.b.DeregisterCheck(id); err != nil {
 		return writeError(err, unknownCheckID(id), "deregister check %q", id)
 	}
@@ -71,6 +83,9 @@ func (s *server) checkTTL(w http.ResponseWriter, q *query, id string, status cat
 	if !utf8.ValidString(note) {
 		return errorf(http.StatusBadRequest, "note: not valid UTF-8")
 	}
+	if err := s.requireCheckOwner(q, id); err != nil {
+		return err
+	}
 	return s.updateCheck(w, id, status, note, "note")
 }
 
@@ -82,7 +97,10 @@ type checkUpdate struct {
 }
 
 // PUT /v1/agent/check/update/:check_id with {"Status": S, "Output": O}
-func (s *server) agentCheckUpdate(w http.ResponseWriter, r *http.Request, _ *query, id string) error {
+func (s *server) agentCheckUpdate(w http.ResponseWriter, r *http.Request, q *query, id string) error {
+	if err := s.requireCheckOwner(q, id); err != nil {
+		return err
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
@@ -126,6 +144,10 @@ func (s *server) agentChecks(w http.ResponseWriter, r *http.Request, q *query, _
 	checks := s.b.AgentChecks()
 	out := make(map[string]api.AgentCheck, len(checks))
 	for _, c := range checks {
+		if !canReadCheck(q.authz, c.ServiceName, c.Node) {
+			q.filtered = true
+			continue
+		}
 		c.ServiceTags = nonNilSlice(c.ServiceTags) // as Consul shows them
 		out[c.CheckID] = c
 	}
@@ -154,6 +176,11 @@ func (s *server) agentServiceMaintenance(w http.ResponseWriter, _ *http.Request,
 	enable, err := q.requiredBool("enable")
 	if err != nil {
 		return err
+	}
+	if name, ok := s.localServiceName(id); ok {
+		if err := require(q.authz, acl.Service, name, acl.Write); err != nil {
+			return err
+		}
 	}
 	if err := s.b.ServiceMaintenance(id, enable, q.values.Get("reason")); err != nil {
 		return writeError(paramError(err, "Notes", "reason"), unknownServiceID(id), "maintenance of service %q", id)
@@ -197,6 +224,7 @@ func (s *server) healthChecks(w http.ResponseWriter, r *http.Request, q *query, 
 	if err != nil {
 		return err
 	}
+	out = readableChecks(q, out)
 	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
 	}
@@ -226,6 +254,7 @@ func (s *server) healthNode(w http.ResponseWriter, r *http.Request, q *query, no
 	if err != nil {
 		return err
 	}
+	out = readableChecks(q, out)
 	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
 	}
@@ -275,6 +304,7 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request, q *query, s
 	if err != nil {
 		return err
 	}
+	out = readableChecks(q, out)
 	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
 	}
@@ -339,4 +369,48 @@ func healthCheck(v catalog.CheckView) api.HealthCheck {
 		ModifyIndex: v.ModifyIndex,
 		Damped:      v.Check.Damped,
 	}
+}
+
+// requireCheckWrite asks for what registering a check needs: write on
+// the local service of that ID, or on this node for a node check.
+func (s *server) requireCheckWrite(q *query, serviceID string) error {
+	if serviceID == "" {
+		return require(q.authz, acl.Node, s.b.Self().Config.NodeName, acl.Write)
+	}
+	if name, ok := s.localServiceName(serviceID); ok {
+		return require(q.authz, acl.Service, name, acl.Write)
+	}
+	return nil // the backend answers that there is no such service
+}
+
+// requireCheckOwner asks for write on the owner of an existing local
+// check; a check that does not exist asks nothing (the backend answers
+// 404 or registers it).
+func (s *server) requireCheckOwner(q *query, id string) error {
+	if id == "" || q.authz.Unrestricted() {
+		return nil
+	}
+	for _, c := range s.b.AgentChecks() {
+		if c.CheckID != id {
+			continue
+		}
+		if c.ServiceName != "" {
+			return require(q.authz, acl.Service, c.ServiceName, acl.Write)
+		}
+		return require(q.authz, acl.Node, c.Node, acl.Write)
+	}
+	return nil
+}
+
+// readableChecks leaves out the checks the request's token may not read.
+func readableChecks(q *query, cs []api.HealthCheck) []api.HealthCheck {
+	kept := cs[:0]
+	for _, c := range cs {
+		if canReadCheck(q.authz, c.ServiceName, c.Node) {
+			kept = append(kept, c)
+		} else {
+			q.filtered = true
+		}
+	}
+	return kept
 }

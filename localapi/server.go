@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoal-sd/shoal/acl"
 )
 
 // Config configures the handler that New builds.
@@ -29,6 +31,9 @@ type Config struct {
 	// Observe, if set, is told how long each non-blocking request to a
 	// known route took; route is the route's path pattern below /v1/.
 	Observe func(method, route string, d time.Duration)
+	// ACL, if set, returns the token resolver in force (it may change on
+	// reload); nil means ACLs are off.
+	ACL func() *acl.Resolver
 }
 
 // apiPrefix is the versioned prefix of every route, as in Consul.
@@ -46,44 +51,45 @@ type route struct {
 	path   string // below apiPrefix
 	param  string
 	fn     handlerFunc
+	need   *need // the permission on this agent the route needs, if any
 }
 
 // routes is the API, path for path as Consul serves it. Every GET is a
 // read that supports blocking queries; every PUT is a write.
 var routes = []route{
-	{http.MethodPut, "agent/service/register", "", (*server).agentServiceRegister},
-	{http.MethodPut, "agent/service/deregister/", "service ID", (*server).agentServiceDeregister},
-	{http.MethodGet, "agent/services", "", (*server).agentServices},
-	{http.MethodGet, "agent/service/", "service ID", (*server).agentService},
-	{http.MethodGet, "agent/members", "", (*server).agentMembers},
-	{http.MethodPut, "agent/join/", "address", (*server).agentJoin},
-	{http.MethodPut, "agent/leave", "", (*server).agentLeave},
-	{http.MethodGet, "agent/self", "", (*server).agentSelf},
-	{http.MethodGet, "catalog/services", "", (*server).catalogServices},
-	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService},
-	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes},
-	{http.MethodGet, "coordinate/nodes", "", (*server).coordinateNodes},
-	{http.MethodGet, "coordinate/node/", "node name", (*server).coordinateNode},
-	{http.MethodGet, "health/service/", "service name", (*server).healthService},
-	{http.MethodGet, "health/checks/", "service name", (*server).healthChecks},
-	{http.MethodGet, "health/node/", "node name", (*server).healthNode},
-	{http.MethodGet, "health/state/", "state", (*server).healthState},
-	{http.MethodPut, "agent/check/register", "", (*server).agentCheckRegister},
-	{http.MethodPut, "agent/check/deregister/", "check ID", (*server).agentCheckDeregister},
-	{http.MethodPut, "agent/check/pass/", "check ID", (*server).agentCheckPass},
-	{http.MethodPut, "agent/check/warn/", "check ID", (*server).agentCheckWarn},
-	{http.MethodPut, "agent/check/fail/", "check ID", (*server).agentCheckFail},
-	{http.MethodPut, "agent/check/update/", "check ID", (*server).agentCheckUpdate},
-	{http.MethodGet, "agent/checks", "", (*server).agentChecks},
-	{http.MethodPut, "agent/maintenance", "", (*server).agentMaintenance},
-	{http.MethodPut, "agent/service/maintenance/", "service ID", (*server).agentServiceMaintenance},
-	{http.MethodPut, "agent/reload", "", (*server).agentReload},
-	{http.MethodGet, "status/leader", "", (*server).statusLeader},
-	{http.MethodGet, "status/peers", "", (*server).statusPeers},
-	{http.MethodGet, "agent/metrics", "", (*server).agentMetrics},
-	{http.MethodGet, monitorRoute, "", (*server).agentMonitor},
-	{http.MethodGet, watchRoute, "service name", (*server).shoalWatchService},
-	{http.MethodGet, "shoal/convergence", "", (*server).shoalConvergence},
+	{http.MethodPut, "agent/service/register", "", (*server).agentServiceRegister, nil},
+	{http.MethodPut, "agent/service/deregister/", "service ID", (*server).agentServiceDeregister, nil},
+	{http.MethodGet, "agent/services", "", (*server).agentServices, nil},
+	{http.MethodGet, "agent/service/", "service ID", (*server).agentService, nil},
+	{http.MethodGet, "agent/members", "", (*server).agentMembers, nil},
+	{http.MethodPut, "agent/join/", "address", (*server).agentJoin, &need{acl.Agent, acl.Write}},
+	{http.MethodPut, "agent/leave", "", (*server).agentLeave, &need{acl.Agent, acl.Write}},
+	{http.MethodGet, "agent/self", "", (*server).agentSelf, &need{acl.Agent, acl.Read}},
+	{http.MethodGet, "catalog/services", "", (*server).catalogServices, nil},
+	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService, nil},
+	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes, nil},
+	{http.MethodGet, "coordinate/nodes", "", (*server).coordinateNodes, nil},
+	{http.MethodGet, "coordinate/node/", "node name", (*server).coordinateNode, nil},
+	{http.MethodGet, "health/service/", "service name", (*server).healthService, nil},
+	{http.MethodGet, "health/checks/", "service name", (*server).healthChecks, nil},
+	{http.MethodGet, "health/node/", "node name", (*server).healthNode, nil},
+	{http.MethodGet, "health/state/", "state", (*server).healthState, nil},
+	{http.MethodPut, "agent/check/register", "", (*server).agentCheckRegister, nil},
+	{http.MethodPut, "agent/check/deregister/", "check ID", (*server).agentCheckDeregister, nil},
+	{http.MethodPut, "agent/check/pass/", "check ID", (*server).agentCheckPass, nil},
+	{http.MethodPut, "agent/check/warn/", "check ID", (*server).agentCheckWarn, nil},
+	{http.MethodPut, "agent/check/fail/", "check ID", (*server).agentCheckFail, nil},
+	{http.MethodPut, "agent/check/update/", "check ID", (*server).agentCheckUpdate, nil},
+	{http.MethodGet, "agent/checks", "", (*server).agentChecks, nil},
+	{http.MethodPut, "agent/maintenance", "", (*server).agentMaintenance, &need{acl.Node, acl.Write}},
+	{http.MethodPut, "agent/service/maintenance/", "service ID", (*server).agentServiceMaintenance, nil},
+	{http.MethodPut, "agent/reload", "", (*server).agentReload, &need{acl.Agent, acl.Write}},
+	{http.MethodGet, "status/leader", "", (*server).statusLeader, nil},
+	{http.MethodGet, "status/peers", "", (*server).statusPeers, nil},
+	{http.MethodGet, "agent/metrics", "", (*server).agentMetrics, &need{acl.Agent, acl.Read}},
+	{http.MethodGet, monitorRoute, "", (*server).agentMonitor, &need{acl.Agent, acl.Read}},
+	{http.MethodGet, watchRoute, "service name", (*server).shoalWatchService, nil},
+	{http.MethodGet, "shoal/convergence", "", (*server).shoalConvergence, &need{acl.Operator, acl.Read}},
 }
 
 // exactRoutes and prefixRoutes index the table: exact paths first, then
@@ -126,6 +132,7 @@ type server struct {
 	log     *slog.Logger
 	metrics http.Handler
 	observe func(method, route string, d time.Duration)
+	acl     func() *acl.Resolver
 }
 
 // New returns the handler of the local HTTP API: the routes listed in the
@@ -139,7 +146,7 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe}
+	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe, acl: cfg.ACL}
 }
 
 // ServeHTTP routes one request.
@@ -170,6 +177,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q, err := s.parseQuery(r, rt.method == http.MethodGet)
 	if err == nil {
 		err = refuseNarrowing(rt, &q)
+	}
+	if err == nil {
+		q.authz, err = s.authorize(r)
+	}
+	if err == nil && rt.need != nil {
+		err = require(q.authz, rt.need.res, s.b.Self().Config.NodeName, rt.need.access)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -285,6 +298,10 @@ type query struct {
 	pretty bool
 	index  uint64        // blocking: the index the client has seen; 0 for none
 	wait   time.Duration // blocking: ?wait as given; see blockFor
+	// authz is what the request's token may do; filtered is set by a
+	// read that left out what it may not see.
+	authz    *acl.Authorizer
+	filtered bool
 }
 
 // Limits of a blocking query, as Consul has them.
@@ -409,6 +426,9 @@ func (s *server) writeRead(w http.ResponseWriter, q *query, index uint64, body [
 	h["X-Consul-Index"] = []string{strconv.FormatUint(max(index, 1), 10)}
 	h["X-Consul-Knownleader"] = headerTrue
 	h["X-Consul-Lastcontact"] = headerZero
+	if q.filtered {
+		h[headerFiltered] = headerTrue
+	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)

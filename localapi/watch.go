@@ -90,6 +90,7 @@ func (s *server) shoalWatchService(w http.ResponseWriter, r *http.Request, q *qu
 		var event *buffer
 		if index != lastIndex {
 			v.finish(s.localAddr)
+			v.authorize(q.authz)
 			// The index moves with any change of the service; the
 			// filtered set may be the same, and then nothing is sent.
 			// The sum leaves out the last-heard ages, which change

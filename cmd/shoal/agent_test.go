@@ -26,6 +26,7 @@ func clearEnv(t *testing.T) {
 			os.Unsetenv(k)
 		}
 	}
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
 }
 
 // fakeShell is a shell whose agent is a stub: run records the

@@ -69,7 +69,11 @@ func (s *shell) app() *cli.App {
 		UsageText: "shoal [--http-addr ADDR] COMMAND [options] [arguments]",
 		Description: "Run `shoal agent` on every host; the other commands talk to the local agent\n" +
 			"over its HTTP API at --http-addr (or $" + api.EnvHTTPAddr + ", default " + api.DefaultAddr + ").",
-		Flags:     []cli.Flag{httpAddrFlag(true)},
+		Flags: []cli.Flag{httpAddrFlag(true), &cli.StringFlag{
+			Name:    "token",
+			Usage:   "the ACL token sent to the agent (X-Consul-Token)",
+			EnvVars: []string{api.EnvHTTPToken, api.EnvConsulHTTPToken},
+		}},
 		Writer:    s.stdout,
 		ErrWriter: s.stderr,
 		Commands: []*cli.Command{
@@ -162,6 +166,19 @@ func httpAddr(c *cli.Context) string {
 	for _, p := range c.Lineage()[1:] {
 		if p.Command != nil && p.Command.Name == c.App.Name {
 			return p.String("http-addr")
+		}
+	}
+	return ""
+}
+
+// globalString is a flag given before the command (or by its
+// environment variable).
+func globalString(c *cli.Context, name string) string {
+	for _, p := range c.Lineage() {
+		if p.Command == nil || p.Command.Name == c.App.Name {
+			if v := p.String(name); v != "" {
+				return v
+			}
 		}
 	}
 	return ""

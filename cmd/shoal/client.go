@@ -17,7 +17,7 @@ import (
 
 // client is the API client a command uses, aimed by --http-addr.
 func client(c *cli.Context) *api.Client {
-	return &api.Client{Addr: httpAddr(c)}
+	return &api.Client{Addr: httpAddr(c), Token: globalString(c, "token")}
 }
 
 func (s *shell) joinCommand() *cli.Command {

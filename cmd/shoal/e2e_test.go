@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sd/shoal/acl"
+	"github.com/shoal-sd/shoal/agent"
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/internal/testutil"
 )
@@ -325,4 +327,34 @@ func squeeze(s string) string {
 func dump(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// The CLI sends --token, or $SHOAL_HTTP_TOKEN, or $CONSUL_HTTP_TOKEN; a
+// denied command exits 1 with the agent's one line.
+func TestToken(t *testing.T) {
+	clearEnv(t)
+	cluster := testutil.NewEmptyCluster(t)
+	cluster.Configure = func(cfg *agent.Config) {
+		cfg.ACL = &acl.Config{Enabled: true, DefaultPolicy: "deny", InitialManagement: "root"}
+	}
+	addr := cluster.Start("tok-a", 0).Agent.HTTPAddr()
+	reg := []string{"register", "--http-addr", addr, "--name", "web", "--port", "80"}
+	if line := failShoal(t, reg...); !strings.Contains(line, "Permission denied: token lacks permission 'service:write' on \"web\"") {
+		t.Errorf("without a token: %q", line)
+	}
+	if line := failShoal(t, append([]string{"--token", "nope"}, reg...)...); !strings.Contains(line, "ACL not found") {
+		t.Errorf("unknown token: %q", line)
+	}
+	mustShoal(t, append([]string{"--token", "root"}, reg...)...)
+	for _, env := range []string{api.EnvHTTPToken, api.EnvConsulHTTPToken} {
+		t.Setenv(env, "root")
+		if out := mustShoal(t, "services", "--http-addr", addr); !strings.Contains(out, "web") {
+			t.Errorf("%s: services %q", env, out)
+		}
+		t.Setenv(env, "")
+	}
+	// Without a token the default policy hides every service.
+	if out := mustShoal(t, "services", "--http-addr", addr); strings.Contains(out, "web") {
+		t.Errorf("no token: services %q", out)
+	}
 }

@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/shoal-sd/shoal/acl"
+)
+
+// aclConfig reads the acl block, Consul's agent-config keys plus the
+// token list Shoal needs without servers:
+//
+//	"acl": {
+//	  "enabled": true, "default_policy": "deny",
+//	  "tokens": {"initial_management": "…", "agent": "…", "default": "…",
+//	             "list": [{"secret_id": "…", "description": "…", "policies": ["web"]}]},
+//	  "policies": [{"name": "web", "rules": {"service": {"web": {"policy": "write"}}}}]
+//	}
+//
+// The whole block is checked as the agent would build it, so a policy
+// naming an unknown rule stops the agent at start with its place.
+func (d *configDecoder) aclConfig(f *FileConfig, path string, v *jsonNode) error {
+	c := &acl.Config{}
+	err := d.object(path, v, func(m *jsonMember) (err error) {
+		p := path + "." + m.key
+		switch m.key {
+		case "enabled":
+			if m.val.kind != kindBool {
+				return d.typeErr(p, m.val, kindBool)
+			}
+			c.Enabled = m.val.b
+		case "default_policy":
+			var s *string
+			if s, err = d.str(p, m.val); err == nil {
+				c.DefaultPolicy = *s
+			}
+		case "down_policy", "enable_token_persistence", "enable_token_replication", "token_ttl", "policy_ttl", "role_ttl":
+			// Consul's keys for its servers' tokens; nothing to do here.
+		case "tokens":
+			err = d.aclTokens(c, p, m.val)
+		case "policies":
+			if m.val.kind != kindArray {
+				return d.typeErr(p, m.val, kindArray)
+			}
+			for i, e := range m.val.elems {
+				ep := p + "[" + strconv.Itoa(i) + "]"
+				var pc acl.PolicyConfig
+				err = d.object(ep, e, func(pm *jsonMember) error {
+					switch pm.key {
+					case "name":
+						s, err := d.str(ep+".name", pm.val)
+						if err == nil {
+							pc.Name = *s
+						}
+						return err
+					case "description":
+						return nil
+					case "rules":
+						pc.Rules = json.RawMessage(d.data[pm.val.off:pm.val.end])
+						return nil
+					}
+					return d.unknown(ep+"."+pm.key, pm)
+				})
+				if err != nil {
+					return err
+				}
+				c.Policies = append(c.Policies, pc)
+			}
+		default:
+			err = d.unknown(p, m)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := acl.NewResolver(*c); err != nil {
+		return d.errAt(v.off, path, "%s", strings.TrimPrefix(err.Error(), "acl."))
+	}
+	f.ACL = c
+	return nil
+}
+
+func (d *configDecoder) aclTokens(c *acl.Config, path string, v *jsonNode) error {
+	return d.object(path, v, func(m *jsonMember) (err error) {
+		p := path + "." + m.key
+		var s *string
+		switch m.key {
+		case "initial_management", "master":
+			if s, err = d.str(p, m.val); err == nil {
+				c.InitialManagement = *s
+			}
+		case "agent":
+			if s, err = d.str(p, m.val); err == nil {
+				c.Agent = *s
+			}
+		case "default":
+			if s, err = d.str(p, m.val); err == nil {
+				c.Default = *s
+			}
+		case "agent_recovery", "agent_master", "replication", "config_file_service_registration", "dns":
+			// Consul's tokens for parts Shoal does not have.
+		case "list":
+			if m.val.kind != kindArray {
+				return d.typeErr(p, m.val, kindArray)
+			}
+			for i, e := range m.val.elems {
+				ep := p + "[" + strconv.Itoa(i) + "]"
+				var tc acl.TokenConfig
+				err = d.object(ep, e, func(tm *jsonMember) (err error) {
+					switch tm.key {
+					case "secret_id":
+						var s *string
+						if s, err = d.str(ep+".secret_id", tm.val); err == nil {
+							tc.SecretID = *s
+						}
+					case "description":
+						var s *string
+						if s, err = d.str(ep+".description", tm.val); err == nil {
+							tc.Description = *s
+						}
+					case "policies":
+						tc.Policies, err = d.list(ep+".policies", tm.val)
+					default:
+						err = d.unknown(ep+"."+tm.key, tm)
+					}
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				c.Tokens = append(c.Tokens, tc)
+			}
+		default:
+			err = d.unknown(p, m)
+		}
+		return err
+	})
+}
