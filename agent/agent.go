@@ -140,8 +140,8 @@ func (a *Agent) HTTPAddr() string { return a.httpAddr }
 
 // GossipAddr is the advertised gossip address, host:port (after Ready).
 func (a *Agent) GossipAddr() string {
-	n := a.g.Memberlist().LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	ip, port := a.g.Advertised()
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
 }
 
 // Run starts the agent and blocks until ctx ends or the agent is told to

@@ -226,7 +226,7 @@ func (a *Agent) member(n catalog.Node) api.AgentMember {
 
 // Self describes this agent.
 func (a *Agent) Self() api.Self {
-	ln := a.g.Memberlist().LocalNode()
+	ip, port := a.g.Advertised()
 	a.mu.RLock()
 	n, ok := a.cat.Node(a.cfg.NodeName)
 	epoch := a.cat.LocalEpoch()
@@ -234,7 +234,7 @@ func (a *Agent) Self() api.Self {
 	if !ok {
 		n = catalog.Node{Name: a.cfg.NodeName, Status: catalog.StatusAlive, Meta: a.nodeMeta()}
 	}
-	n.Address, n.Port, n.Epoch = ln.Addr.String(), int(ln.Port), epoch
+	n.Address, n.Port, n.Epoch = ip.String(), int(port), epoch
 	return api.Self{
 		Config: api.SelfConfig{
 			Datacenter:        a.cfg.Datacenter,

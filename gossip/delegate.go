@@ -91,7 +91,7 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		// NotifyAlive still screens every peer that merge would add.
 		return nil
 	}
-	self := ml.LocalNode()
+	selfAddr, selfPort := d.g.Advertised()
 	var err error
 	for _, p := range peers {
 		if err = d.checkPeer(p); err != nil {
@@ -100,8 +100,8 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		if p.State == memberlist.StateDead || p.State == memberlist.StateLeft {
 			continue
 		}
-		held, ok := self.Addr, p.Name == self.Name
-		port := self.Port
+		held, ok := selfAddr, p.Name == d.g.name
+		port := selfPort
 		if !ok {
 			d.g.mu.Lock()
 			if m := d.g.members[p.Name]; m != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -119,8 +120,11 @@ type Gossip struct {
 	seen    map[string]bool
 	// leaving are the leave announcements taken, by node.
 	leaving map[string]Leave
-	tree    *plumtree.Tree
-	overlay *plumtree.Overlay
+
+	selfAddr net.IP // advertised, set by Create
+	selfPort uint16
+	tree     *plumtree.Tree
+	overlay  *plumtree.Overlay
 	// overlayAt is when the tree's neighbours were last computed; dirty
 	// says the membership changed since.
 	overlayAt    time.Time
@@ -278,6 +282,11 @@ func Create(cfg Config) (*Gossip, error) {
 		tr.Shutdown()
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
+	// memberlist's LocalNode points into its own state, which it rewrites
+	// under its lock on every update of this node: keep a copy of what
+	// does not change, the advertised address.
+	ln := ml.LocalNode()
+	g.selfAddr, g.selfPort = append(net.IP(nil), ln.Addr...), ln.Port
 	g.ml.Store(ml)
 	if err := pinQueue(ml); err != nil {
 		g.log.Warn("memberlist's broadcast queue is not pinned; a queued broadcast may be lost (hashicorp/memberlist#263)", "err", err)
@@ -714,6 +723,9 @@ func (g *Gossip) sendDeltas(p *member, ds []catalog.Delta) {
 	}
 	g.queue(job{to: p, deltas: ds, total: uint64(total)})
 }
+
+// Advertised is this agent's advertised gossip address and port.
+func (g *Gossip) Advertised() (net.IP, uint16) { return g.selfAddr, g.selfPort }
 
 // Leave announces this node's departure and waits up to timeout for it to
 // go out. Other agents hide its services as soon as the announcement
