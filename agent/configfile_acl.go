@@ -40,33 +40,26 @@ func (d *configDecoder) aclConfig(f *FileConfig, path string, v *jsonNode) error
 		case "tokens":
 			err = d.aclTokens(c, p, m.val)
 		case "policies":
-			if m.val.kind != kindArray {
-				return d.typeErr(p, m.val, kindArray)
-			}
-			for i, e := range m.val.elems {
-				ep := p + "[" + strconv.Itoa(i) + "]"
+			err = d.objects(p, m.val, func(ep string, e *jsonNode) error {
 				var pc acl.PolicyConfig
-				err = d.object(ep, e, func(pm *jsonMember) error {
+				err := d.object(ep, e, func(pm *jsonMember) (err error) {
 					switch pm.key {
 					case "name":
-						s, err := d.str(ep+".name", pm.val)
-						if err == nil {
+						var s *string
+						if s, err = d.str(ep+".name", pm.val); err == nil {
 							pc.Name = *s
 						}
-						return err
 					case "description":
-						return nil
 					case "rules":
 						pc.Rules = json.RawMessage(d.data[pm.val.off:pm.val.end])
-						return nil
+					default:
+						err = d.unknown(ep+"."+pm.key, pm)
 					}
-					return d.unknown(ep+"."+pm.key, pm)
-				})
-				if err != nil {
 					return err
-				}
+				})
 				c.Policies = append(c.Policies, pc)
-			}
+				return err
+			})
 		default:
 			err = d.unknown(p, m)
 		}
@@ -102,21 +95,16 @@ func (d *configDecoder) aclTokens(c *acl.Config, path string, v *jsonNode) error
 		case "agent_recovery", "agent_master", "replication", "config_file_service_registration", "dns":
 			// Consul's tokens for parts Shoal does not have.
 		case "list":
-			if m.val.kind != kindArray {
-				return d.typeErr(p, m.val, kindArray)
-			}
-			for i, e := range m.val.elems {
-				ep := p + "[" + strconv.Itoa(i) + "]"
+			err = d.objects(p, m.val, func(ep string, e *jsonNode) error {
 				var tc acl.TokenConfig
-				err = d.object(ep, e, func(tm *jsonMember) (err error) {
+				err := d.object(ep, e, func(tm *jsonMember) (err error) {
+					var s *string
 					switch tm.key {
 					case "secret_id":
-						var s *string
 						if s, err = d.str(ep+".secret_id", tm.val); err == nil {
 							tc.SecretID = *s
 						}
 					case "description":
-						var s *string
 						if s, err = d.str(ep+".description", tm.val); err == nil {
 							tc.Description = *s
 						}
@@ -127,14 +115,25 @@ func (d *configDecoder) aclTokens(c *acl.Config, path string, v *jsonNode) error
 					}
 					return err
 				})
-				if err != nil {
-					return err
-				}
 				c.Tokens = append(c.Tokens, tc)
-			}
+				return err
+			})
 		default:
 			err = d.unknown(p, m)
 		}
 		return err
 	})
+}
+
+// objects calls each for every element of an array, with its path.
+func (d *configDecoder) objects(path string, v *jsonNode, each func(path string, e *jsonNode) error) error {
+	if v.kind != kindArray {
+		return d.typeErr(path, v, kindArray)
+	}
+	for i, e := range v.elems {
+		if err := each(path+"["+strconv.Itoa(i)+"]", e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -37,7 +37,7 @@ func app() *cli.App {
 		Name:  "shoal-scale",
 		Usage: "run N Shoal agents in one process on an in-memory network and measure them",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "sizes", Value: "500,1000", Usage: "cluster sizes, comma-separated"},
+			&cli.StringFlag{Name: "sizes", Value: "500", Usage: "cluster sizes, comma-separated"},
 			&cli.DurationFlag{Name: "latency", Value: 500 * time.Microsecond, Usage: "one-way latency of every packet and stream"},
 			&cli.DurationFlag{Name: "jitter", Value: 500 * time.Microsecond, Usage: "up to this much more per packet (reorders them)"},
 			&cli.Float64Flag{Name: "loss", Usage: "the probability that a packet is lost (0 to 1)"},
