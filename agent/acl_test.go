@@ -229,3 +229,44 @@ func TestACLsReload(t *testing.T) {
 		t.Fatalf("the running tokens were lost: %v", err)
 	}
 }
+
+// The API answers only requests whose Host names the agent: loopback, the
+// machine's own addresses, or http_config.allowed_hosts. A page that
+// reached it by DNS rebinding sends its own name, whatever else it sends.
+func TestHostAllowlist(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "shoal.json")
+	if err := os.WriteFile(file, []byte(`{"http_config": {"allowed_hosts": ["shoal.internal"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := agent.LoadConfigFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.NewEmptyCluster(t)
+	c.Configure = func(cfg *agent.Config) { f.Apply(cfg) }
+	n := c.Start("node-0", 0)
+	_, port, _ := strings.Cut(n.Agent.HTTPAddr(), ":")
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:      http.StatusOK,
+		"localhost:" + port:      http.StatusOK,
+		"shoal.internal:" + port: http.StatusOK,
+		"SHOAL.internal.":        http.StatusOK,
+		"evil.example:" + port:   http.StatusForbidden,
+		"192.0.2.1:" + port:      http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+n.Agent.HTTPAddr()+"/v1/catalog/services", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d %s, want %d", host, resp.StatusCode, body, want)
+		}
+		if want == http.StatusForbidden && !strings.HasPrefix(string(body), "Host: ") {
+			t.Errorf("Host %s: the refusal does not name Host: %s", host, body)
+		}
+	}
+}

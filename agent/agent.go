@@ -199,6 +199,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler: localapi.New(localapi.Config{
 			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe, ACL: a.acl.Load,
+			AllowedHost: newHostAllowlist(a.cfg.AllowedHosts, a.bindIP, a.advertise).allowed,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Blocking queries end when the agent stops.

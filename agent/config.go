@@ -25,6 +25,10 @@ type Config struct {
 	// (see package acl). Nil: ACLs off, anyone who reaches the API may do
 	// anything.
 	ACL *acl.Config
+	// AllowedHosts are names besides localhost and the machine's own
+	// addresses that requests to the HTTP API may give as their Host
+	// (http_config.allowed_hosts); any other Host is refused with 403.
+	AllowedHosts []string
 	// NodeName names this agent in the cluster; unique, DNS-safe.
 	// Default: the first label of the host name.
 	NodeName string

@@ -57,6 +57,7 @@ type FileConfig struct {
 	DataDir           *string        // data_dir
 	Encrypt           *string        // encrypt: base64 gossip key
 	ACL               *acl.Config    // acl: tokens and policies
+	AllowedHosts      []string       // http_config.allowed_hosts (Shoal's own)
 	// LogLevel (log_level) and LogJSON (log_json) configure the logger,
 	// which is the command line's, not the agent's: Apply ignores them.
 	LogLevel *string
@@ -138,6 +139,9 @@ func (f *FileConfig) Apply(cfg *Config) {
 	if f.ACL != nil {
 		c := *f.ACL
 		cfg.ACL = &c
+	}
+	if f.AllowedHosts != nil {
+		cfg.AllowedHosts = slices.Clone(f.AllowedHosts)
 	}
 	if f.SerfLANPort != nil {
 		cfg.Port = *f.SerfLANPort
@@ -306,6 +310,19 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		err = d.dnsConfig(f, k, v)
 	case "acl":
 		err = d.aclConfig(f, k, v)
+	case "http_config":
+		err = d.object(k, v, func(m *jsonMember) (err error) {
+			p := k + "." + m.key
+			switch m.key {
+			case "allowed_hosts":
+				f.AllowedHosts, err = d.list(p, m.val)
+			case "response_headers", "allow_write_http_from", "use_cache":
+				// Consul's; Shoal has nothing to do with them.
+			default:
+				err = d.unknown(p, m)
+			}
+			return err
+		})
 	case "service":
 		err = d.addService(f, k, v, ids)
 	case "services":

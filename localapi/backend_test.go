@@ -534,7 +534,7 @@ func do(t testing.TB, h http.Handler, method, target, body string, headers ...st
 	if body != "" {
 		r = strings.NewReader(body)
 	}
-	req := httptest.NewRequest(method, target, r)
+	req := localRequest(method, target, r)
 	for _, kv := range headers {
 		k, v, _ := strings.Cut(kv, ": ")
 		if k == "Host" {
@@ -562,4 +562,12 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+// localRequest is httptest.NewRequest as a local client sends it, with
+// Host 127.0.0.1:8500 (the API refuses hosts that do not name the agent).
+func localRequest(method, target string, body io.Reader) *http.Request {
+	req := httptest.NewRequest(method, target, body)
+	req.Host = "127.0.0.1:8500"
+	return req
 }

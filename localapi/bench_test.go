@@ -53,7 +53,7 @@ func benchmarkHandler(b *testing.B, target string) {
 }
 
 func benchmarkRequests(b *testing.B, h http.Handler, target string) {
-	req := httptest.NewRequest("GET", target, nil)
+	req := localRequest("GET", target, nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -553,7 +553,7 @@ func TestLocalNodeUnknownToCatalog(t *testing.T) {
 // channel.
 func blockingGet(ctx context.Context, h http.Handler, target string) <-chan *httptest.ResponseRecorder {
 	out := make(chan *httptest.ResponseRecorder, 1)
-	req := httptest.NewRequest("GET", target, nil).WithContext(ctx)
+	req := localRequest("GET", target, nil).WithContext(ctx)
 	go func() {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -795,21 +795,27 @@ func TestQueryParameters(t *testing.T) {
 }
 
 func TestCrossOrigin(t *testing.T) {
-	_, h := newTestServer(t)
+	h := New(Config{Backend: newTestBackend(), Logger: testLogger(t), AllowedHost: func(h string) bool { return h == "shoal.internal" }})
 	for _, tc := range []struct {
 		name    string
 		headers []string
 		code    int
 	}{
 		{"no browser headers", nil, 200},
-		{"no browser headers, any host", []string{"Host: agent.example:8500"}, 200},
+		{"no browser headers, another host", []string{"Host: agent.example:8500"}, 403},
+		{"localhost", []string{"Host: localhost:8500"}, 200},
+		{"a name below .localhost", []string{"Host: shoal.localhost"}, 200},
+		{"IPv6 loopback", []string{"Host: [::1]:8500"}, 200},
+		{"an address of another machine", []string{"Host: 192.0.2.7:8500"}, 403},
+		{"allowed by the agent", []string{"Host: shoal.internal:8500"}, 200},
 		{"other origin", []string{"Host: 127.0.0.1:8500", "Origin: http://evil.example"}, 403},
 		{"other port", []string{"Host: 127.0.0.1:8500", "Origin: http://127.0.0.1:8080"}, 403},
 		{"null origin", []string{"Host: 127.0.0.1:8500", "Origin: null"}, 403},
 		{"cross-site", []string{"Host: 127.0.0.1:8500", "Sec-Fetch-Site: cross-site"}, 403},
 		{"same origin", []string{"Host: 127.0.0.1:8500", "Origin: http://127.0.0.1:8500", "Sec-Fetch-Site: same-origin"}, 200},
 		{"same origin localhost", []string{"Host: localhost:8500", "Origin: http://localhost:8500"}, 200},
-		{"typed into the address bar", []string{"Host: agent.example:8500", "Sec-Fetch-Site: none"}, 200},
+		{"typed into the address bar", []string{"Host: shoal.internal:8500", "Sec-Fetch-Site: none"}, 200},
+		{"typed into the address bar, unknown name", []string{"Host: agent.example:8500", "Sec-Fetch-Site: none"}, 403},
 		{"DNS rebinding", []string{"Host: evil.example:8500", "Origin: http://evil.example:8500"}, 403},
 		{"DNS rebinding, no Origin", []string{"Host: evil.example:8500", "Sec-Fetch-Site: same-origin"}, 403},
 	} {
@@ -838,7 +844,7 @@ func TestBodyTooBigStreamed(t *testing.T) {
 	before := b.state()
 	// No Content-Length: the limit is found while reading.
 	body := io.MultiReader(strings.NewReader(`{"Name":"web","Port":80,"Meta":{"k":"`), strings.NewReader(strings.Repeat("v", maxBodySize)), strings.NewReader(`"}}`))
-	req := httptest.NewRequest("PUT", "/v1/agent/service/register", body)
+	req := localRequest("PUT", "/v1/agent/service/register", body)
 	req.ContentLength = -1
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -864,7 +870,7 @@ func TestUnsupportedFiltersAreRefused(t *testing.T) {
 		"/v1/agent/services?node-meta=&node-meta=rack:a",
 	} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		h.ServeHTTP(rec, localRequest("GET", target, nil))
 		if rec.Code != 400 {
 			t.Errorf("%s: status %d, want 400", target, rec.Code)
 		}
@@ -875,7 +881,7 @@ func TestTooManyTagFiltersAreRefused(t *testing.T) {
 	_, h := newTestServer(t)
 	target := "/v1/health/service/web?" + strings.Repeat("tag=x&", catalog.MaxTags+1)
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+	h.ServeHTTP(rec, localRequest("GET", target, nil))
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "tag") {
 		t.Fatalf("status %d, body %q; want 400 naming tag", rec.Code, rec.Body.String())
 	}

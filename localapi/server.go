@@ -34,6 +34,11 @@ type Config struct {
 	// ACL, if set, returns the token resolver in force (it may change on
 	// reload); nil means ACLs are off.
 	ACL func() *acl.Resolver
+	// AllowedHost, if set, says whether a request's Host (without the
+	// port) names this agent; any other is refused with 403, so that a
+	// page that reached the API by DNS rebinding gets nothing. Nil allows
+	// loopback names and addresses only.
+	AllowedHost func(host string) bool
 }
 
 // apiPrefix is the versioned prefix of every route, as in Consul.
@@ -133,6 +138,7 @@ type server struct {
 	metrics http.Handler
 	observe func(method, route string, d time.Duration)
 	acl     func() *acl.Resolver
+	host    func(string) bool
 }
 
 // New returns the handler of the local HTTP API: the routes listed in the
@@ -146,12 +152,16 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe, acl: cfg.ACL}
+	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe, acl: cfg.ACL, host: cfg.AllowedHost}
 }
 
 // ServeHTTP routes one request.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := checkBrowser(r); err != nil {
+	err := s.checkHost(r)
+	if err == nil {
+		err = checkBrowser(r)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -254,12 +264,11 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 var oneLine = strings.NewReplacer("\r", " ", "\n", " ")
 
 // checkBrowser refuses requests a web browser makes on behalf of a page
-// of another origin: the API has no authentication and listens on
-// loopback, so a page must not reach it (tailscale's local API does the
-// same). It also refuses same-origin browser requests to a Host that is a
-// DNS name other than localhost: the API serves no pages, so such a
-// request can only come from a page that reached it by DNS rebinding.
-// Tools such as Consul's Go client send neither Origin nor Sec-Fetch-Site.
+// of another origin: a page must not use the API with the rights of the
+// machine it runs on (tailscale's local API does the same). A page that
+// reached the API by DNS rebinding is same-origin to the browser; checkHost
+// refuses it, since its Host names no name of this agent. Tools such as
+// Consul's Go client send neither Origin nor Sec-Fetch-Site.
 func checkBrowser(r *http.Request) error {
 	site := r.Header.Get("Sec-Fetch-Site")
 	if site == "cross-site" {
@@ -272,20 +281,43 @@ func checkBrowser(r *http.Request) error {
 			return errorf(http.StatusForbidden, "Origin: %q does not match Host %q; cross-origin browser requests are refused", origin, r.Host)
 		}
 	}
-	if (origin != "" || site == "same-origin" || site == "same-site") && !loopbackOrIPHost(r.Host) {
-		return errorf(http.StatusForbidden, "Host: browser requests must name an IP address or localhost, not %q", r.Host)
-	}
 	return nil
 }
 
-func loopbackOrIPHost(hostport string) bool {
+// checkHost refuses a request whose Host does not name this agent: a
+// loopback name or address, one of the agent's own addresses, or a name
+// the configuration allows. A DNS-rebinding page sends its own name.
+func (s *server) checkHost(r *http.Request) error {
+	if r.Host == "" {
+		return nil // HTTP/1.0 without Host: no browser sends that
+	}
+	host := HostOnly(r.Host)
+	if IsLoopbackHost(host) || s.host != nil && s.host(host) {
+		return nil
+	}
+	return errorf(http.StatusForbidden, "Host: %q does not name this agent; add it to http_config.allowed_hosts to reach the API by that name", r.Host)
+}
+
+// HostOnly strips the port and IPv6 brackets from a Host header.
+func HostOnly(hostport string) string {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
+
+// IsLoopbackHost reports whether a host is localhost (or a name below
+// .localhost, which resolvers keep on the machine) or a loopback address.
+func IsLoopbackHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 
 // query holds the query parameters every route understands. Consul's
 // clients send more (stale, consistent, cached, ns, partition, …); the
