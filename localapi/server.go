@@ -318,7 +318,6 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-
 // query holds the query parameters every route understands. Consul's
 // clients send more (stale, consistent, cached, ns, partition, …); the
 // agent answers every read from its own copy, so they are ignored —
