@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -181,16 +182,81 @@ func ParsePolicy(name string, rules []byte) (*Policy, error) {
 	return p, nil
 }
 
+// strictJSON decodes one JSON value that has no key twice in any object
+// (encoding/json would keep the last: a deny followed by a grant of the
+// same name would be lost) and nothing after it; null is refused.
 func strictJSON(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	if err := noDuplicateKeys(b); err != nil {
 		return err
 	}
-	if d.More() {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	var raw json.RawMessage
+	if err := d.Decode(&raw); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
 		return errors.New("trailing data after the rules")
 	}
-	return nil
+	if string(bytes.TrimSpace(raw)) == "null" {
+		return errors.New("null where rules were expected")
+	}
+	d = json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// noDuplicateKeys walks a JSON text and reports a key given twice in one
+// object.
+func noDuplicateKeys(b []byte) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		keys  map[string]bool
+		isObj bool
+		key   bool // the next string token is a key
+	}
+	var stack []*frame
+	for {
+		t, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := t.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if top != nil && top.isObj {
+					top.key = true // the value ends; a key comes next
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, isObj: t == '{', key: t == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.isObj && top.key {
+				if top.keys[t] {
+					return fmt.Errorf("%q is given twice", t)
+				}
+				top.keys[t] = true
+				top.key = false
+				continue
+			}
+			if top != nil && top.isObj {
+				top.key = true
+			}
+		default:
+			if top != nil && top.isObj {
+				top.key = true
+			}
+		}
+	}
 }
 
 // Authorizer answers for one token. The zero value denies everything.

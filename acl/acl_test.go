@@ -92,15 +92,20 @@ func TestManagementAndZero(t *testing.T) {
 
 func TestParsePolicyErrors(t *testing.T) {
 	for rules, want := range map[string]string{
-		`{"key_prefix": {"": {"policy": "read"}}}`:                        `"key_prefix" is not a rule`,
-		`{"service": {"web": {"policy": "admin"}}}`:                       `service "web": policy: "admin" is not a policy`,
-		`{"service": {"web": {}}}`:                                        `service "web": policy: missing`,
-		`{"service": {"web": {"polcy": "read"}}}`:                         `unknown field "polcy"`,
-		`{"operator": {"": {"policy": "read"}}}`:                          `operator: want "read"`,
-		`{"service": "read"}`:                                             `service: want an object`,
-		`not json`:                                                        `rules:`,
-		`{"operator": "read"} {}`:                                         `trailing data`,
-		`{"service": {"web": {"policy": "write", "intentions": "read"}}}`: ``,
+		`{"key_prefix": {"": {"policy": "read"}}}`:  `"key_prefix" is not a rule`,
+		`{"service": {"web": {"policy": "admin"}}}`: `service "web": policy: "admin" is not a policy`,
+		`{"service": {"web": {}}}`:                  `service "web": policy: missing`,
+		`{"service": {"web": {"polcy": "read"}}}`:   `unknown field "polcy"`,
+		`{"operator": {"": {"policy": "read"}}}`:    `operator: want "read"`,
+		`{"service": "read"}`:                       `service: want an object`,
+		`not json`:                                  `rules:`,
+		`{"operator": "read"} {}`:                   `trailing data`,
+		`{"operator": "read"}}`:                     `rules:`,
+		`{"service": {"db": {"policy": "deny"}}, "service": {"db": {"policy": "write"}}}`: `"service" is given twice`,
+		`{"service": {"db": {"policy": "deny"}, "db": {"policy": "write"}}}`:              `"db" is given twice`,
+		`{"service": null}`: `null where rules were expected`,
+		`{"service": {"a": {"policy": "read"}}, "node": {"a": {"policy": "read"}}}`: ``,
+		`{"service": {"web": {"policy": "write", "intentions": "read"}}}`:           ``,
 	} {
 		_, err := ParsePolicy("p", []byte(rules))
 		if want == "" {

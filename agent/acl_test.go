@@ -111,6 +111,27 @@ func TestACLsThroughTheConsulClient(t *testing.T) {
 	if err := deployer.Agent().ServiceDeregister("secret-1"); statusOf(err) != http.StatusForbidden {
 		t.Fatalf("deployer deregisters secret: %v", err)
 	}
+	// A registration without an ID takes the name as its ID: web's writer
+	// must not replace the secret service whose ID is "web".
+	if err := root.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "web", Name: "secret", Port: 83,
+		Check: &consul.AgentServiceCheck{CheckID: "secret-ttl", TTL: "1m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deployer.Agent().ServiceRegister(&consul.AgentServiceRegistration{Name: "web", Port: 84}); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("deployer replaced the service of ID web (secret) by leaving out the ID: %v", err)
+	}
+	// Nor take secret's check by naming it through CheckID or Name.
+	for _, reg := range []*consul.AgentCheckRegistration{
+		{Name: "x", ServiceID: "web-1", AgentServiceCheck: consul.AgentServiceCheck{CheckID: "secret-ttl", TTL: "1m"}},
+		{Name: "secret-ttl", ServiceID: "web-1", AgentServiceCheck: consul.AgentServiceCheck{TTL: "1m"}},
+	} {
+		if err := deployer.Agent().CheckRegister(reg); statusOf(err) != http.StatusForbidden {
+			t.Fatalf("deployer took secret's check with %+v: %v", reg, err)
+		}
+	}
+	if err := root.Agent().ServiceDeregister("web"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Reads on the other agent, after gossip: the default token sees web,
 	// not secret; the list says it was filtered.
@@ -220,6 +241,39 @@ func TestACLsReload(t *testing.T) {
 	}
 	if err := tokenClient(t, n, "new").Agent().ServiceRegister(reg); err != nil {
 		t.Fatalf("after the reload: %v", err)
+	}
+	// An open watch stream of the token ends once a reload revokes it.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+n.Agent.HTTPAddr()+"/v1/shoal/watch/service/web", nil)
+	req.Header.Set("X-Consul-Token", "new")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("watch: %v %v", err, resp)
+	}
+	ended := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); resp.Body.Close(); close(ended) }()
+	write(`{"acl": {"enabled": true, "default_policy": "deny", "tokens": {"initial_management": "root"}}}`)
+	if err := tokenClient(t, n, "root").Agent().Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tokenClient(t, n, "root").Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "web-2", Name: "web", Port: 81}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, converge, func() error {
+		select {
+		case <-ended:
+			return nil
+		default:
+			return fmt.Errorf("the watch of a revoked token is still open")
+		}
+	})
+	if err := tokenClient(t, n, "new").Agent().ServiceDeregister("web-1"); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("revoked token: %v", err)
+	}
+	write(`{"acl": {"enabled": true, "default_policy": "deny", "tokens": {"initial_management": "root",
+		"list": [{"secret_id": "new", "policies": ["web"]}]},
+		"policies": [{"name": "web", "rules": {"service": {"web": {"policy": "write"}}}}]}}`)
+	if err := tokenClient(t, n, "root").Agent().Reload(); err != nil {
+		t.Fatal(err)
 	}
 	write(`{"acl": {"enabled": true, "policies": [{"name": "x", "rules": {"kv": {}}}]}}`)
 	if err := tokenClient(t, n, "root").Agent().Reload(); err == nil || !strings.Contains(err.Error(), "kv") {

@@ -92,7 +92,7 @@ func (d *configDecoder) aclTokens(c *acl.Config, path string, v *jsonNode) error
 			if s, err = d.str(p, m.val); err == nil {
 				c.Default = *s
 			}
-		case "agent_recovery", "agent_master", "replication", "config_file_service_registration", "dns":
+		case "agent_recovery", "agent_master", "replication", "config_file_service_registration":
 			// Consul's tokens for parts Shoal does not have.
 		case "list":
 			err = d.objects(p, m.val, func(ep string, e *jsonNode) error {

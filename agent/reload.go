@@ -112,10 +112,15 @@ func (a *Agent) Reload(ctx context.Context) error {
 			return fmt.Errorf("reload: %w", err)
 		}
 	}
+	// The tokens are put in force first: a file whose services fail to
+	// apply must not keep a token it removed alive.
+	if a.acl.Load().Enabled() && !res.Enabled() {
+		a.log.Warn("the reloaded config file turns ACLs off: every request may now do anything")
+	}
+	a.acl.Store(res)
 	if err := a.registerConfigServices(f.Services); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	a.acl.Store(res)
 	a.log.Info("reloaded the config file's services and ACLs; other settings apply at the next start", "file", a.cfg.ConfigFile, "services", len(f.Services), "acl", res.Enabled())
 	return nil
 }

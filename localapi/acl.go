@@ -52,6 +52,13 @@ type need struct {
 	access acl.Access
 }
 
+// stillAllowed resolves a stream's token again (a reload may have
+// changed it) and reports whether it still has want on this agent.
+func (s *server) stillAllowed(r *http.Request, res acl.Resource, want acl.Access) bool {
+	a, err := s.authorize(r)
+	return err == nil && (a.Unrestricted() || a.Can(res, s.b.Self().Config.NodeName, want))
+}
+
 // canRead reports whether a token may see an instance: read on its
 // service and on its node, as Consul filters catalog and health answers.
 func canRead(a *acl.Authorizer, service, node string) bool {

@@ -33,7 +33,9 @@ func (s *server) agentServiceRegister(w http.ResponseWriter, r *http.Request, q 
 	if err := require(q.authz, acl.Service, svc.Name, acl.Write); err != nil {
 		return err
 	}
-	if old, ok := s.localServiceName(svc.ID); ok && old != svc.Name {
+	// The ID it will have (the name when none is given), as the backend
+	// normalises it.
+	if old, ok := s.localServiceName(svc.Normalize().ID); ok && old != svc.Name {
 		if err := require(q.authz, acl.Service, old, acl.Write); err != nil {
 			return err
 		}

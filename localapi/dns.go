@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/shoal-sd/shoal/acl"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/catalog"
 )
 
@@ -689,6 +689,9 @@ func (s *DNSServer) node(resp *dns.Msg, q dns.Question, rest []string) {
 			return
 		}
 		if strings.EqualFold(name, c.LocalName()) {
+			if !s.authz().Can(acl.Node, c.LocalName(), acl.Read) {
+				return
+			}
 			found, isSelf = true, true
 		}
 		n, ok := c.FoldNodeName(name)

@@ -33,7 +33,7 @@ func (s *server) agentCheckRegister(w http.ResponseWriter, r *http.Request, q *q
 	if err := s.requireCheckWrite(q, reg.ServiceID); err != nil {
 		return err
 	}
-	if err := s.requireCheckOwner(q, reg.ID); err != nil {
+	if err := s.requireCheckOwner(q, checkRegistrationID(reg)); err != nil {
 		return err
 	}
 	if err := s.b.RegisterCheck(reg); err != nil {
@@ -400,6 +400,17 @@ func (s *server) requireCheckOwner(q *query, id string) error {
 		return require(q.authz, acl.Node, c.Node, acl.Write)
 	}
 	return nil
+}
+
+// checkRegistrationID is the ID a check registration will have: ID, then
+// CheckID, then the name, as health.FromCheckRegistration takes it.
+func checkRegistrationID(r api.AgentCheckRegistration) string {
+	for _, id := range []string{r.ID, r.CheckID, r.Name, r.AgentServiceCheck.Name} {
+		if id != "" {
+			return id
+		}
+	}
+	return ""
 }
 
 // readableChecks leaves out the checks the request's token may not read.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/shoal-sd/shoal/acl"
 )
 
 // monitorRoute streams the agent's log.
@@ -65,6 +67,10 @@ func (s *server) agentMonitor(w http.ResponseWriter, r *http.Request, q *query, 
 		select {
 		case line, ok = <-lines:
 			if !ok {
+				return nil
+			}
+			// A reload may have revoked the token.
+			if !s.stillAllowed(r, acl.Agent, acl.Read) {
 				return nil
 			}
 		case <-ctx.Done():

@@ -81,6 +81,13 @@ func (s *server) shoalWatchService(w http.ResponseWriter, r *http.Request, q *qu
 	var lastSum uint64
 	sent := false
 	for {
+		// A reload may have revoked or narrowed the token: ask again
+		// before each event, and end the stream if it is gone.
+		a, err := s.authorize(r)
+		if err != nil {
+			return nil
+		}
+		q.authz = a
 		// Take the channel before reading: no change is missed.
 		changed := s.b.Changed()
 		v := getView()
