@@ -324,3 +324,34 @@ func TestHostAllowlist(t *testing.T) {
 		}
 	}
 }
+
+// /v1/agent/checks shows a check's URL without its credentials and its
+// headers without their values; the check still runs with them.
+func TestCheckDefinitionsAreRedacted(t *testing.T) {
+	c := testutil.NewCluster(t, 1)
+	cl := consulClient(t, c.Node("node-0"))
+	err := cl.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 80,
+		Check: &consul.AgentServiceCheck{CheckID: "web-http", HTTP: "http://alice:s3cr3t@127.0.0.1:1/health", Interval: "10s",
+			Header: map[string][]string{"Authorization": {"Bearer t0k3n"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := cl.Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := checks["web-http"].Definition
+	if d.HTTP != "http://redacted@127.0.0.1:1/health" || len(d.Header["Authorization"]) != 1 || d.Header["Authorization"][0] != "redacted" {
+		t.Errorf("definition shown: %+v", d)
+	}
+	testutil.WaitFor(t, converge, func() error {
+		checks, err := cl.Agent().Checks()
+		if err != nil {
+			return err
+		}
+		if out := checks["web-http"].Output; out == "" || strings.Contains(out, "s3cr3t") || strings.Contains(out, "alice") {
+			return fmt.Errorf("output %q", out)
+		}
+		return nil
+	})
+}

@@ -340,7 +340,7 @@ func (a *Agent) AgentChecks() []api.AgentCheck {
 
 func definitionOf(d health.Definition) api.HealthCheckDefinition {
 	hd := api.HealthCheckDefinition{
-		HTTP: d.HTTP, Header: d.Header, Method: d.Method, Body: d.Body,
+		HTTP: health.RedactURL(d.HTTP), Header: health.RedactHeader(d.Header), Method: d.Method, Body: d.Body,
 		TLSSkipVerify: d.TLSSkipVerify, TCP: d.TCP, GRPC: d.GRPC, GRPCUseTLS: d.GRPCUseTLS,
 	}
 	if d.Interval > 0 {

@@ -82,7 +82,7 @@ func probeHTTP(ctx context.Context, cl *http.Client, d *Definition) outcome {
 	}
 	req, err := http.NewRequestWithContext(ctx, method, d.HTTP, body)
 	if err != nil {
-		return outcome{catalog.HealthCritical, err.Error()}
+		return outcome{catalog.HealthCritical, cleanOutput(redactIn(err.Error(), d.HTTP), d.outputMax())}
 	}
 	for k, vs := range d.Header {
 		if http.CanonicalHeaderKey(k) == "Host" && len(vs) > 0 {
@@ -101,7 +101,7 @@ func probeHTTP(ctx context.Context, cl *http.Client, d *Definition) outcome {
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
-		return outcome{catalog.HealthCritical, err.Error()}
+		return outcome{catalog.HealthCritical, cleanOutput(redactIn(err.Error(), d.HTTP), d.outputMax())}
 	}
 	defer resp.Body.Close()
 	limit := d.outputMax()
@@ -115,9 +115,10 @@ func probeHTTP(ctx context.Context, cl *http.Client, d *Definition) outcome {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		status = catalog.HealthWarning
 	}
-	out := fmt.Sprintf("HTTP %s %s: %s Output: %s", method, d.HTTP, resp.Status, head)
+	shown := RedactURL(d.HTTP)
+	out := fmt.Sprintf("HTTP %s %s: %s Output: %s", method, shown, resp.Status, head)
 	if err != nil {
-		out = fmt.Sprintf("HTTP %s %s: %s (reading the body: %v) Output: %s", method, d.HTTP, resp.Status, err, head)
+		out = fmt.Sprintf("HTTP %s %s: %s (reading the body: %v) Output: %s", method, shown, resp.Status, redactIn(err.Error(), d.HTTP), head)
 	}
 	return outcome{status, cleanOutput(out, limit)}
 }
