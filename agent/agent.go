@@ -200,8 +200,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		Handler: localapi.New(localapi.Config{
 			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe, ACL: a.acl.Load,
 			AllowedHost: newHostAllowlist(a.cfg.AllowedHosts, a.bindIP, a.advertise).allowed,
+			MaxBlocking: a.cfg.MaxBlocking,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnState:         newConnLimit(a.cfg.MaxConnsPerClient).connState,
 		// Blocking queries end when the agent stops.
 		BaseContext: func(net.Listener) context.Context { return runCtx },
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),

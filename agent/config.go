@@ -29,6 +29,15 @@ type Config struct {
 	// addresses that requests to the HTTP API may give as their Host
 	// (http_config.allowed_hosts); any other Host is refused with 403.
 	AllowedHosts []string
+	// MaxConnsPerClient caps the HTTP connections one client address
+	// holds at once (limits.http_max_conns_per_client, as Consul; 0 for
+	// no cap). Default DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	// MaxBlocking caps the blocking queries, watch streams and log
+	// streams waiting at once across all clients (limits.http_max_blocking,
+	// Shoal's own; 0 for no cap); past it they are answered 429. Default
+	// DefaultMaxBlocking.
+	MaxBlocking int
 	// NodeName names this agent in the cluster; unique, DNS-safe.
 	// Default: the first label of the host name.
 	NodeName string
@@ -155,6 +164,8 @@ func DefaultConfig() Config {
 		RetryInterval:     30 * time.Second,
 		ReconnectInterval: 30 * time.Second,
 		EpochMaxSkew:      catalog.DefaultMaxEpochSkew,
+		MaxConnsPerClient: DefaultMaxConnsPerClient,
+		MaxBlocking:       DefaultMaxBlocking,
 		TombstoneTTL:      72 * time.Hour,
 		NodeReapTTL:       72 * time.Hour,
 		LeaveTimeout:      5 * time.Second,

@@ -58,6 +58,8 @@ type FileConfig struct {
 	Encrypt           *string        // encrypt: base64 gossip key
 	ACL               *acl.Config    // acl: tokens and policies
 	AllowedHosts      []string       // http_config.allowed_hosts (Shoal's own)
+	MaxConnsPerClient *int           // limits.http_max_conns_per_client
+	MaxBlocking       *int           // limits.http_max_blocking (Shoal's own)
 	// LogLevel (log_level) and LogJSON (log_json) configure the logger,
 	// which is the command line's, not the agent's: Apply ignores them.
 	LogLevel *string
@@ -139,6 +141,12 @@ func (f *FileConfig) Apply(cfg *Config) {
 	if f.ACL != nil {
 		c := *f.ACL
 		cfg.ACL = &c
+	}
+	if f.MaxConnsPerClient != nil {
+		cfg.MaxConnsPerClient = *f.MaxConnsPerClient
+	}
+	if f.MaxBlocking != nil {
+		cfg.MaxBlocking = *f.MaxBlocking
 	}
 	if f.AllowedHosts != nil {
 		cfg.AllowedHosts = slices.Clone(f.AllowedHosts)
@@ -310,6 +318,19 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		err = d.dnsConfig(f, k, v)
 	case "acl":
 		err = d.aclConfig(f, k, v)
+	case "limits":
+		err = d.object(k, v, func(m *jsonMember) (err error) {
+			p := k + "." + m.key
+			switch m.key {
+			case "http_max_conns_per_client":
+				f.MaxConnsPerClient, err = d.integer(p, m.val, 0, 1<<20)
+			case "http_max_blocking":
+				f.MaxBlocking, err = d.integer(p, m.val, 0, 1<<24)
+			default:
+				err = d.unknown(p, m)
+			}
+			return err
+		})
 	case "http_config":
 		err = d.object(k, v, func(m *jsonMember) (err error) {
 			p := k + "." + m.key

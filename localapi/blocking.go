@@ -44,6 +44,11 @@ func (s *server) readUntil(ctx context.Context, q *query, fill func(c *catalog.C
 			return index, nil
 		}
 		if timer == nil {
+			done, err := s.startWaiting()
+			if err != nil {
+				return 0, err
+			}
+			defer done()
 			timer = time.NewTimer(q.blockFor())
 			defer timer.Stop()
 		}

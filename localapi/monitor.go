@@ -37,6 +37,11 @@ func (s *server) agentMonitor(w http.ResponseWriter, r *http.Request, q *query, 
 	if err != nil {
 		return err
 	}
+	done, err := s.startWaiting()
+	if err != nil {
+		return err
+	}
+	defer done()
 	ctx := r.Context()
 	lines, err := s.b.Monitor(ctx, level, json)
 	if err != nil {

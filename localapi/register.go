@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/catalog"
@@ -19,10 +20,16 @@ import (
 const maxBodySize = 64 << 10
 
 // readBody reads a request body of at most maxBodySize bytes.
+// bodyTimeout is how long a request body may take to arrive.
+const bodyTimeout = 30 * time.Second
+
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > maxBodySize {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "body: %d bytes is over the limit of %d", r.ContentLength, maxBodySize)
 	}
+	// A body trickled in a byte at a time must not hold the handler: the
+	// whole of it has bodyTimeout to arrive (the headers had their own).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-sd/shoal/acl"
@@ -39,6 +40,9 @@ type Config struct {
 	// page that reached the API by DNS rebinding gets nothing. Nil allows
 	// loopback names and addresses only.
 	AllowedHost func(host string) bool
+	// MaxBlocking caps the blocking queries and streams waiting at once;
+	// past it they are answered 429 at once. 0: no cap.
+	MaxBlocking int
 }
 
 // apiPrefix is the versioned prefix of every route, as in Consul.
@@ -139,6 +143,9 @@ type server struct {
 	observe func(method, route string, d time.Duration)
 	acl     func() *acl.Resolver
 	host    func(string) bool
+
+	maxWaiting int64
+	waiting    atomic.Int64 // blocking queries and streams now waiting
 }
 
 // New returns the handler of the local HTTP API: the routes listed in the
@@ -152,7 +159,8 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe, acl: cfg.ACL, host: cfg.AllowedHost}
+	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe, acl: cfg.ACL, host: cfg.AllowedHost,
+		maxWaiting: int64(cfg.MaxBlocking)}
 }
 
 // ServeHTTP routes one request.
@@ -258,6 +266,16 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(code)
 	msg = oneLine.Replace(msg)
 	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+// startWaiting counts a request that is about to wait (a blocking query
+// or a stream) and refuses it with 429 past the cap; done ends the count.
+func (s *server) startWaiting() (done func(), err error) {
+	if n := s.waiting.Add(1); s.maxWaiting > 0 && n > s.maxWaiting {
+		s.waiting.Add(-1)
+		return nil, errorf(http.StatusTooManyRequests, "limits.http_max_blocking: %d blocking queries and streams are waiting on this agent; retry later", s.maxWaiting)
+	}
+	return func() { s.waiting.Add(-1) }, nil
 }
 
 // oneLine keeps an error body on one line, whatever the message quotes.

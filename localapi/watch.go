@@ -63,6 +63,11 @@ func (s *server) shoalWatchService(w http.ResponseWriter, r *http.Request, q *qu
 			return errorf(http.StatusBadRequest, "Last-Event-ID: %q is not an index", id)
 		}
 	}
+	done, err := s.startWaiting()
+	if err != nil {
+		return err
+	}
+	defer done()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
