@@ -250,6 +250,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g.Broadcast(restored...)
 	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "dns", a.dnsAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.cfg.EncryptKey != "")
+	a.warnInsecure()
 	if len(a.cfg.RetryJoin) > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.retryJoin(runCtx, "retry-join", a.cfg.RetryJoin, a.cfg.RetryMax) }()

@@ -68,3 +68,19 @@ func (h *hostAllowlist) allowed(host string) bool {
 	}
 	return h.ips[key]
 }
+
+// warnInsecure logs, at start, the settings that leave the agent open
+// beyond its machine: gossip without encryption on an address other
+// hosts can reach, and the HTTP API beyond loopback without ACLs.
+func (a *Agent) warnInsecure() {
+	gossipIP, _ := a.g.Advertised()
+	if a.cfg.EncryptKey == "" && !gossipIP.IsLoopback() {
+		a.log.Warn("gossip is not encrypted and other hosts can reach it: any of them can join and announce services; set encrypt (shoal keygen)",
+			"gossip", a.GossipAddr())
+	}
+	host, _, err := net.SplitHostPort(a.httpAddr)
+	if ip := net.ParseIP(host); err == nil && (ip == nil || !ip.IsLoopback()) && !a.acl.Load().Enabled() {
+		a.log.Warn("the HTTP API is served beyond loopback without ACLs: anyone who reaches it may register, deregister, join or stop this agent; enable acl with default_policy deny",
+			"http", a.httpAddr)
+	}
+}
