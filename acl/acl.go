@@ -291,7 +291,10 @@ func (c *compiled) lookup(name string) Access {
 func Manage() *Authorizer { return &Authorizer{manage: true, def: Write} }
 
 // AllowAll is the authorizer of an agent with ACLs off.
-func AllowAll() *Authorizer { return &Authorizer{def: Write, noRules: true} }
+func AllowAll() *Authorizer { return allowAll }
+
+// allowAll is shared: authorizers are never changed once built.
+var allowAll = &Authorizer{def: Write, noRules: true}
 
 // NewAuthorizer merges policies over a default policy (Write for
 // "allow", Deny for "deny").

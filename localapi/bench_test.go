@@ -1,12 +1,14 @@
 package localapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/catalog"
 )
 
@@ -102,5 +104,30 @@ func BenchmarkHealthService100HTTP(b *testing.B) {
 		if resp.StatusCode != 200 {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
+	}
+}
+
+// BenchmarkHealthService100ACL is BenchmarkHealthService100 with ACLs on:
+// the token (a read-all policy plus a deny) is resolved and every instance
+// is checked against it. Compare with BenchmarkHealthService100.
+func BenchmarkHealthService100ACL(b *testing.B) {
+	be, _ := benchServer(b)
+	res, err := acl.NewResolver(acl.Config{
+		Enabled: true, DefaultPolicy: "deny",
+		Policies: []acl.PolicyConfig{{Name: "read", Rules: json.RawMessage(
+			`{"service_prefix": {"": {"policy": "read"}}, "node_prefix": {"": {"policy": "read"}}, "service": {"secret": {"policy": "deny"}}}`)}},
+		Tokens: []acl.TokenConfig{{SecretID: "reader", Policies: []string{"read"}}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(Config{Backend: be, ACL: func() *acl.Resolver { return res }})
+	req := localRequest("GET", "/v1/health/service/web", nil)
+	req.Header.Set("X-Consul-Token", "reader")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
 	}
 }

@@ -68,8 +68,18 @@ func (v *serviceView) authorize(a *acl.Authorizer) bool {
 		return false
 	}
 	kept := v.insts[:0]
+	// Instances of one service share its name, and runs of them a node:
+	// ask once per name and once per node.
+	lastName, nameOK := "", false
+	lastNode, nodeOK := -1, false
 	for _, in := range v.insts {
-		if canRead(a, in.name, v.nodes[in.node].name) {
+		if in.name != lastName || lastNode == -1 {
+			lastName, nameOK = in.name, a.Can(acl.Service, in.name, acl.Read)
+		}
+		if in.node != lastNode {
+			lastNode, nodeOK = in.node, a.Can(acl.Node, v.nodes[in.node].name, acl.Read)
+		}
+		if nameOK && nodeOK {
 			kept = append(kept, in)
 		}
 	}
