@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,4 +107,83 @@ func TestHTTPLimits(t *testing.T) {
 		_, _, err := consulClient(t, n).Catalog().Services(nil)
 		return err
 	})
+}
+
+// A client that opens a thousand blocking queries and a thousand watch
+// streams holds at most limits.http_max_conns_per_client (200) of them;
+// the rest are refused at once, the agent's memory stays bounded, and a
+// client from another address is served meanwhile.
+func TestThousandWaitersFromOneClient(t *testing.T) {
+	c := testutil.NewEmptyCluster(t)
+	n := c.Start("node-0", 0)
+	addr := n.Agent.HTTPAddr()
+	_, meta, err := consulClient(t, n).Catalog().Services(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var held, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 2000 {
+		target := fmt.Sprintf("http://%s/v1/catalog/services?index=%d&wait=1m", addr, meta.LastIndex)
+		if i%2 == 1 {
+			target = fmt.Sprintf("http://%s/v1/shoal/watch/service/web", addr)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{DisableKeepAlives: true}
+			defer tr.CloseIdleConnections()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				refused.Add(1) // closed by the cap before an answer was read
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				refused.Add(1)
+				return
+			}
+			held.Add(1)
+			_, _ = io.Copy(io.Discard, resp.Body) // until the test ends
+		}()
+	}
+	// Every request is refused or held open (a blocking query's answer
+	// has not come, a stream's headers have): at most the cap held.
+	testutil.WaitFor(t, converge, func() error {
+		if r := refused.Load(); r < 2000-agent.DefaultMaxConnsPerClient {
+			return fmt.Errorf("%d held or pending, %d refused", 2000-r, r)
+		}
+		return nil
+	})
+	// Another client (another loopback address) is served at once.
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	start := time.Now()
+	resp, err := other.Get("http://" + addr + "/v1/health/service/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || time.Since(start) > 5*time.Second {
+		t.Fatalf("another client: %d after %v", resp.StatusCode, time.Since(start))
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// 200 waiting requests, the 1,800 refused gone: a few MB, not the
+	// hundreds two thousand held streams with their buffers would take.
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 64<<20 {
+		t.Errorf("heap grew by %d MiB", grew>>20)
+	}
+	t.Logf("%d streams and queries open (%d streams answered), %d refused, heap %d → %d MiB",
+		2000-refused.Load(), held.Load(), refused.Load(), before.HeapInuse>>20, after.HeapInuse>>20)
+	cancel()
+	wg.Wait()
 }
