@@ -58,7 +58,9 @@ type Agent struct {
 
 	logs *logHub // the monitors of the log (Monitor)
 
-	acl atomic.Pointer[acl.Resolver] // the tokens in force; swapped by Reload
+	acl       atomic.Pointer[acl.Resolver] // the tokens in force; swapped by Reload
+	tls       atomic.Pointer[tlsMaterial]  // the HTTPS certificates; swapped by Reload
+	httpsAddr string                       // set by Run
 
 	// regMu serialises changes of local services and checks (the API, the
 	// config file, the check manager's deregistrations) and guards checks
@@ -129,8 +131,19 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		stop:           make(chan struct{}),
 	}
 	a.acl.Store(res)
+	if cfg.HTTPSAddr != "" {
+		m, err := loadTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		a.tls.Store(m)
+	}
 	return a, nil
 }
+
+// HTTPSAddr is the address the HTTPS API listens on, "" if none (valid
+// after Ready).
+func (a *Agent) HTTPSAddr() string { return a.httpsAddr }
 
 // Ready is closed once the agent listens and has joined its Join peers.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
@@ -184,9 +197,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("http-addr: listen on %s: %w", a.cfg.HTTPAddr, err)
 	}
 	a.httpAddr = ln.Addr().String()
+	var tlsLn net.Listener
+	if a.cfg.HTTPSAddr != "" {
+		if tlsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
+			_ = ln.Close()
+			_ = g.Shutdown()
+			return fmt.Errorf("https-addr: listen on %s: %w", a.cfg.HTTPSAddr, err)
+		}
+		a.httpsAddr = tlsLn.Addr().String()
+	}
 	dnsPC, dnsLn, err := a.listenDNS()
 	if err != nil {
 		_ = ln.Close()
+		if tlsLn != nil {
+			_ = tlsLn.Close()
+		}
 		_ = g.Shutdown()
 		return err
 	}
@@ -196,18 +221,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	m := newMetrics(a)
 	a.metrics = m
 	a.startChecks(runCtx)
-	srv := &http.Server{
-		Handler: localapi.New(localapi.Config{
-			Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe, ACL: a.acl.Load,
-			AllowedHost: newHostAllowlist(a.cfg.AllowedHosts, a.bindIP, a.advertise).allowed,
-			MaxBlocking: a.cfg.MaxBlocking,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnState:         newConnLimit(a.cfg.MaxConnsPerClient).connState,
-		// Blocking queries end when the agent stops.
-		BaseContext: func(net.Listener) context.Context { return runCtx },
-		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	handler := localapi.New(localapi.Config{
+		Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe, ACL: a.acl.Load,
+		AllowedHost: newHostAllowlist(a.cfg.AllowedHosts, a.bindIP, a.advertise).allowed,
+		MaxBlocking: a.cfg.MaxBlocking,
+	})
+	limit := newConnLimit(a.cfg.MaxConnsPerClient) // one cap over HTTP and HTTPS
+	newServer := func() *http.Server {
+		return &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ConnState:         limit.connState,
+			// Blocking queries end when the agent stops.
+			BaseContext: func(net.Listener) context.Context { return runCtx },
+			ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
 	}
+	srv := newServer()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -216,6 +246,18 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
+	var tlsSrv *http.Server
+	if tlsLn != nil {
+		tlsSrv = newServer()
+		tlsSrv.TLSConfig = tlsConfig(&a.tls, a.cfg.TLS.VerifyIncoming)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := tlsSrv.ServeTLS(tlsLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("https server stopped", "err", err)
+			}
+		}()
+	}
 	// DNS stops when runCtx ends, first thing in shutdown.
 	a.serveDNS(runCtx, &wg, dnsPC, dnsLn, m)
 	shutdown := func() {
@@ -223,6 +265,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		_ = srv.Shutdown(sctx)
+		if tlsSrv != nil {
+			_ = tlsSrv.Shutdown(sctx)
+		}
 		a.stopChecks()
 		if err := g.Shutdown(); err != nil {
 			a.log.Warn("gossip shutdown", "err", err)

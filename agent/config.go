@@ -29,6 +29,10 @@ type Config struct {
 	// addresses that requests to the HTTP API may give as their Host
 	// (http_config.allowed_hosts); any other Host is refused with 403.
 	AllowedHosts []string
+	// HTTPSAddr, if set, serves the HTTP API over TLS there too
+	// (addresses.https / ports.https, --https-addr), with TLS's files.
+	HTTPSAddr string
+	TLS       TLSFiles
 	// MaxConnsPerClient caps the HTTP connections one client address
 	// holds at once (limits.http_max_conns_per_client, as Consul; 0 for
 	// no cap). Default DefaultMaxConnsPerClient.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"reflect"
 	"slices"
@@ -58,8 +59,15 @@ type FileConfig struct {
 	Encrypt           *string        // encrypt: base64 gossip key
 	ACL               *acl.Config    // acl: tokens and policies
 	AllowedHosts      []string       // http_config.allowed_hosts (Shoal's own)
-	MaxConnsPerClient *int           // limits.http_max_conns_per_client
-	MaxBlocking       *int           // limits.http_max_blocking (Shoal's own)
+	// HTTPSAddress (addresses.https) and HTTPSPort (ports.https; -1 or
+	// unset: no HTTPS) place the HTTPS API; TLS holds tls.defaults'
+	// cert_file, key_file, ca_file and verify_incoming (or Consul's older
+	// top-level keys of those names).
+	HTTPSAddress      *string
+	HTTPSPort         *int
+	TLS               TLSFiles
+	MaxConnsPerClient *int // limits.http_max_conns_per_client
+	MaxBlocking       *int // limits.http_max_blocking (Shoal's own)
 	// LogLevel (log_level) and LogJSON (log_json) configure the logger,
 	// which is the command line's, not the agent's: Apply ignores them.
 	LogLevel *string
@@ -147,6 +155,21 @@ func (f *FileConfig) Apply(cfg *Config) {
 	}
 	if f.MaxBlocking != nil {
 		cfg.MaxBlocking = *f.MaxBlocking
+	}
+	if f.HTTPSPort != nil && *f.HTTPSPort >= 0 {
+		host := "127.0.0.1"
+		if h, _, err := net.SplitHostPort(cfg.HTTPAddr); err == nil {
+			host = h
+		}
+		for _, h := range []*string{f.ClientAddr, f.HTTPSAddress} {
+			if h != nil {
+				host = *h
+			}
+		}
+		cfg.HTTPSAddr = net.JoinHostPort(host, strconv.Itoa(*f.HTTPSPort))
+	}
+	if f.TLS != (TLSFiles{}) {
+		cfg.TLS = f.TLS
 	}
 	if f.AllowedHosts != nil {
 		cfg.AllowedHosts = slices.Clone(f.AllowedHosts)
@@ -294,6 +317,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 				f.HTTPPort, err = d.integer(p, m.val, 0, 65535)
 			case "dns":
 				f.DNSPort, err = d.integer(p, m.val, -1, 65535)
+			case "https":
+				f.HTTPSPort, err = d.integer(p, m.val, -1, 65535)
 			default:
 				err = d.unknown(p, m)
 			}
@@ -307,6 +332,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 				f.HTTPAddress, err = d.host(p, m.val)
 			case "dns":
 				f.DNSAddress, err = d.host(p, m.val)
+			case "https":
+				f.HTTPSAddress, err = d.host(p, m.val)
 			default:
 				err = d.unknown(p, m)
 			}
@@ -318,6 +345,17 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		err = d.dnsConfig(f, k, v)
 	case "acl":
 		err = d.aclConfig(f, k, v)
+	case "cert_file", "key_file", "ca_file", "verify_incoming":
+		err = d.tlsKey(f, k, k, v) // Consul's keys before tls.defaults
+	case "tls":
+		err = d.object(k, v, func(m *jsonMember) error {
+			if m.key != "defaults" {
+				return d.unknown(k+"."+m.key, m)
+			}
+			return d.object(k+".defaults", m.val, func(dm *jsonMember) error {
+				return d.tlsKey(f, k+".defaults."+dm.key, dm.key, dm.val)
+			})
+		})
 	case "limits":
 		err = d.object(k, v, func(m *jsonMember) (err error) {
 			p := k + "." + m.key

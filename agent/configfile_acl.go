@@ -137,3 +137,32 @@ func (d *configDecoder) objects(path string, v *jsonNode, each func(path string,
 	}
 	return nil
 }
+
+// tlsKey reads one of cert_file, key_file, ca_file, verify_incoming.
+func (d *configDecoder) tlsKey(f *FileConfig, path, key string, v *jsonNode) (err error) {
+	var s *string
+	switch key {
+	case "cert_file":
+		if s, err = d.str(path, v); err == nil {
+			f.TLS.CertFile = *s
+		}
+	case "key_file":
+		if s, err = d.str(path, v); err == nil {
+			f.TLS.KeyFile = *s
+		}
+	case "ca_file":
+		if s, err = d.str(path, v); err == nil {
+			f.TLS.CAFile = *s
+		}
+	case "verify_incoming":
+		if v.kind != kindBool {
+			return d.typeErr(path, v, kindBool)
+		}
+		f.TLS.VerifyIncoming = v.b
+	case "verify_outgoing", "verify_server_hostname", "tls_min_version", "tls_cipher_suites":
+		// Consul's, for its RPC between agents; Shoal's gossip has its own key.
+	default:
+		err = d.errAt(v.off, path, "unknown key")
+	}
+	return err
+}

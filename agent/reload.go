@@ -90,11 +90,24 @@ func registrationService(r api.AgentServiceRegistration) (catalog.Service, []api
 }
 
 // Reload reads the config file again and applies its service definitions
-// (SIGHUP, `shoal reload`, PUT /v1/agent/reload). A file that does not load
-// changes nothing. Only services and their checks are reloaded; other
-// settings take effect at the next start.
+// and ACLs, and reads the HTTPS certificate files again (SIGHUP, `shoal
+// reload`, PUT /v1/agent/reload). A file that does not load changes
+// nothing. Other settings take effect at the next start.
 func (a *Agent) Reload(ctx context.Context) error {
+	// Certificates: the files the agent started with, read again (a
+	// renewed certificate); a file that does not load keeps the old.
+	if a.cfg.HTTPSAddr != "" {
+		m, err := loadTLS(a.cfg.TLS)
+		if err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		a.tls.Store(m)
+	}
 	if a.cfg.ConfigFile == "" {
+		if a.cfg.HTTPSAddr != "" {
+			a.log.Info("reloaded the HTTPS certificates")
+			return nil
+		}
 		return errors.New("reload: the agent was started without --config")
 	}
 	f, err := LoadConfigFile(a.cfg.ConfigFile)

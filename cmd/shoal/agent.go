@@ -49,6 +49,12 @@ func (s *shell) agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "port", EnvVars: envVar("port"),
 				Usage: "gossip port, TCP and UDP (0 picks a free one)", DefaultText: strconv.Itoa(def.Port)},
 			httpAddrFlag(false),
+			&cli.StringFlag{Name: "https-addr", EnvVars: envVar("https-addr"),
+				Usage: "host:port of the HTTP API over TLS (needs --cert-file and --key-file)", DefaultText: "none"},
+			&cli.StringFlag{Name: "cert-file", EnvVars: envVar("cert-file"), Usage: "the HTTPS API's certificate (PEM)"},
+			&cli.StringFlag{Name: "key-file", EnvVars: envVar("key-file"), Usage: "the HTTPS API's private key (PEM)"},
+			&cli.StringFlag{Name: "ca-file", EnvVars: envVar("ca-file"), Usage: "CAs that client certificates of the HTTPS API must chain to (PEM)"},
+			&cli.BoolFlag{Name: "verify-incoming", EnvVars: envVar("verify-incoming"), Usage: "refuse HTTPS clients without a certificate from --ca-file"},
 			&cli.StringFlag{Name: "dns-addr", EnvVars: envVar("dns-addr"),
 				Usage: "host:port of the DNS interface, UDP and TCP; \"\" turns DNS off", DefaultText: def.DNSAddr},
 			&cli.StringFlag{Name: "domain", EnvVars: envVar("domain"),
@@ -159,6 +165,13 @@ func agentConfig(c *cli.Context) (agent.Config, *agent.FileConfig, error) {
 	setString("advertise", &cfg.AdvertiseAddr)
 	setString("encrypt", &cfg.EncryptKey)
 	setString("dns-addr", &cfg.DNSAddr)
+	setString("https-addr", &cfg.HTTPSAddr)
+	setString("cert-file", &cfg.TLS.CertFile)
+	setString("key-file", &cfg.TLS.KeyFile)
+	setString("ca-file", &cfg.TLS.CAFile)
+	if c.IsSet("verify-incoming") {
+		cfg.TLS.VerifyIncoming = c.Bool("verify-incoming")
+	}
 	setString("domain", &cfg.Domain)
 	if c.IsSet("dns-service-ttl") {
 		cfg.DNSServiceTTL = c.Duration("dns-service-ttl")

@@ -73,6 +73,18 @@ func (s *shell) app() *cli.App {
 			Name:    "token",
 			Usage:   "the ACL token sent to the agent (X-Consul-Token)",
 			EnvVars: []string{api.EnvHTTPToken, api.EnvConsulHTTPToken},
+		}, &cli.StringFlag{
+			Name:    "ca-file",
+			Usage:   "CA certificate (PEM) to verify an https:// agent with",
+			EnvVars: []string{"SHOAL_CACERT", "CONSUL_CACERT"},
+		}, &cli.StringFlag{
+			Name:    "client-cert",
+			Usage:   "client certificate (PEM) for an agent that verifies incoming HTTPS",
+			EnvVars: []string{"SHOAL_CLIENT_CERT", "CONSUL_CLIENT_CERT"},
+		}, &cli.StringFlag{
+			Name:    "client-key",
+			Usage:   "the client certificate's key (PEM)",
+			EnvVars: []string{"SHOAL_CLIENT_KEY", "CONSUL_CLIENT_KEY"},
 		}},
 		Writer:    s.stdout,
 		ErrWriter: s.stderr,

@@ -2,9 +2,13 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -17,7 +21,12 @@ import (
 
 // client is the API client a command uses, aimed by --http-addr.
 func client(c *cli.Context) *api.Client {
-	return &api.Client{Addr: httpAddr(c), Token: globalString(c, "token")}
+	cl := &api.Client{Addr: httpAddr(c), Token: globalString(c, "token")}
+	ca, cert, key := globalString(c, "ca-file"), globalString(c, "client-cert"), globalString(c, "client-key")
+	if ca != "" || cert != "" || key != "" {
+		cl.HTTPClient = tlsHTTPClient(ca, cert, key)
+	}
+	return cl
 }
 
 func (s *shell) joinCommand() *cli.Command {
@@ -365,3 +374,35 @@ func (s *shell) converged(c *cli.Context) error {
 	}
 	return nil
 }
+
+// tlsHTTPClient is an HTTP client that trusts the CA in caFile (the
+// system's CAs if empty) and presents the client certificate, if given.
+// A file that does not load fails every request with one line naming it.
+func tlsHTTPClient(caFile, certFile, keyFile string) *http.Client {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	fail := func(err error) *http.Client { return &http.Client{Transport: failingTransport{err}} }
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return fail(fmt.Errorf("ca-file: %w", err))
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return fail(fmt.Errorf("ca-file: %s holds no PEM certificate", caFile))
+		}
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fail(fmt.Errorf("client-cert, client-key: %w", err))
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}
+}
+
+type failingTransport struct{ err error }
+
+func (f failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }

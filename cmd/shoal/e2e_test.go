@@ -358,3 +358,12 @@ func TestToken(t *testing.T) {
 		t.Errorf("no token: services %q", out)
 	}
 }
+
+// A CA file that does not load fails the command with one line naming it.
+func TestTLSFlagErrors(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("CONSUL_CACERT", "")
+	if line := failShoal(t, "--ca-file", "/nonexistent/ca.pem", "members", "--http-addr", "https://127.0.0.1:1"); !strings.Contains(line, "ca-file: ") {
+		t.Errorf("missing CA file: %q", line)
+	}
+}
