@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shoal-sd/shoal/acl"
+	"github.com/shoal-sd/shoal/agent"
 )
 
 // readFile returns a packaging file's text, path relative to deploy/.
@@ -387,9 +390,38 @@ func TestDaemonSet(t *testing.T) {
 		t.Fatalf("args %q; want `agent ...`", args)
 	}
 	checkFlags(t, "daemonset.yaml args", args[1:])
-	for _, flag := range []string{"--bind=", "--retry-join=", "--data-dir=/var/lib/shoal"} {
+	// Secure defaults: gossip key and ACLs from the Secret.
+	for _, want := range []string{"- name: SHOAL_ENCRYPT", "secretKeyRef:", "name: shoal-secrets", "mountPath: /etc/shoal"} {
+		if !slices.Contains(c, want) {
+			t.Errorf("the shoal container has no %q", want)
+		}
+	}
+	if !slices.Contains(all, "secretName: shoal-secrets") {
+		t.Error("the DaemonSet mounts no shoal-secrets")
+	}
+	for _, flag := range []string{"--bind=", "--retry-join=", "--data-dir=/var/lib/shoal", "--config=/etc/shoal/acl.json"} {
 		if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, flag) }) {
 			t.Errorf("args %q have no %s", args, flag)
 		}
+	}
+}
+
+// The example ACL file the DaemonSet's comment points to loads as an agent
+// config, denies by default, and lets requests without a token read.
+func TestACLExample(t *testing.T) {
+	f, err := agent.LoadConfigFile(filepath.Join("kubernetes", "acl.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ACL == nil || !f.ACL.Enabled || f.ACL.DefaultPolicy != "deny" || f.ACL.Default == "" {
+		t.Fatalf("acl.example.json: %+v", f.ACL)
+	}
+	res, err := acl.NewResolver(*f.ACL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, _ := res.Resolve("")
+	if !anon.Can(acl.Service, "web", acl.Read) || anon.Can(acl.Service, "web", acl.Write) || anon.Can(acl.Agent, "node", acl.Write) {
+		t.Error("requests without a token must read services and nothing more")
 	}
 }
