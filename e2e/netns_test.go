@@ -383,6 +383,19 @@ func TestNetnsCluster(t *testing.T) {
 	if got := c.namespaces(); !slices.Equal(got, want) {
 		t.Fatalf("after up %d: namespaces %v, want %v", hosts, got, want)
 	}
+	// Gossip is encrypted, with the key kept out of the command lines.
+	for h := 1; h <= hosts; h++ {
+		log, err := os.ReadFile(filepath.Join(c.state, fmt.Sprintf("host-%d", h), "agent.log"))
+		if err != nil || !bytes.Contains(log, []byte("encrypted=true")) {
+			t.Errorf("host-%d: the agent does not gossip encrypted (%v)", h, err)
+		}
+	}
+	key, _ := os.ReadFile(filepath.Join(c.state, "gossip.key"))
+	for _, p := range c.processes() {
+		if len(bytes.TrimSpace(key)) == 0 || strings.Contains(p, string(bytes.TrimSpace(key))) {
+			t.Errorf("the gossip key is missing or in a command line: %q", p)
+		}
+	}
 
 	all := []int{1, 2, 3}
 	member := func(h int, status string) string {

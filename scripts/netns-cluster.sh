@@ -253,6 +253,14 @@ cmd_up() {
 
   local bind=${SHOAL_BIND:-'{{ GetInterfaceIP "eth0" }}'} extra=() i dir deadline
   read -r -a extra <<<"${SHOAL_AGENT_ARGS:-}"
+  # Gossip is encrypted, as it should be anywhere: one key for the
+  # cluster, made once and kept with its state (0600), given to the agents
+  # by environment so that it is not in their command lines.
+  if [ ! -s "$STATE/gossip.key" ]; then
+    (umask 077 && "$BIN/shoal" keygen >"$STATE/gossip.key")
+  fi
+  SHOAL_ENCRYPT=$(cat "$STATE/gossip.key")
+  export SHOAL_ENCRYPT
   for i in $(seq "$n"); do
     dir=$STATE/host-$i
     mkdir -p "$dir/data"
