@@ -176,6 +176,9 @@ func TestSystemdUnit(t *testing.T) {
 		t.Error("[Install] WantedBy=multi-user.target is missing")
 	}
 
+	if env := svc["EnvironmentFile"]; len(env) != 1 || env[0] != "/etc/shoal/gossip.env" {
+		t.Errorf("EnvironmentFile=%q; want the gossip key from /etc/shoal/gossip.env (required, no '-')", env)
+	}
 	execStart := svc["ExecStart"]
 	if len(execStart) != 1 {
 		t.Fatalf("[Service] ExecStart=%q; want exactly one", execStart)
