@@ -93,6 +93,13 @@ for ip in $SHOAL_RETRY_JOIN; do
 done
 
 install -d -m 0755 /etc/shoal
+# The gossip key the Vagrantfile made for the three VMs; only root reads it
+# (systemd passes it to the agent).
+if [ -z "${SHOAL_GOSSIP_KEY:-}" ]; then
+  log "ERROR: SHOAL_GOSSIP_KEY is not set (the Vagrantfile passes it)"
+  exit 1
+fi
+(umask 077 && printf 'SHOAL_ENCRYPT=%s\n' "$SHOAL_GOSSIP_KEY" >/etc/shoal/gossip.env)
 cat >/etc/shoal/agent.json.new <<JSON
 {
   "node_name": "$SHOAL_NODE_NAME",
