@@ -343,6 +343,8 @@ func (a *Agent) memberlistConfig() *memberlist.Config {
 		if err == nil {
 			mc.Keyring = kr
 		}
+		mc.GossipVerifyIncoming = !a.cfg.EncryptAcceptPlain
+		mc.GossipVerifyOutgoing = !a.cfg.EncryptSendPlain
 	}
 	// A node that restarts at a new address (DHCP, a rescheduled VM) may
 	// take its name back once the old address has been dead this long;

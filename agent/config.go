@@ -98,6 +98,13 @@ type Config struct {
 	// EncryptKey is a base64 gossip key of 16, 24 or 32 bytes (see
 	// `shoal keygen`); every agent of the cluster needs the same one.
 	EncryptKey string
+	// EncryptAcceptPlain and EncryptSendPlain are Consul's
+	// encrypt_verify_incoming = false and encrypt_verify_outgoing = false:
+	// with a key set, accept unencrypted gossip, and send it unencrypted.
+	// They let encryption be turned on in a running cluster in three
+	// rolling steps (key with both; then send encrypted; then refuse
+	// plain) without a split. Both false by default: encrypted only.
+	EncryptAcceptPlain, EncryptSendPlain bool
 	// TombstoneTTL is how long a deregistration is remembered as such.
 	// Once it is reaped, the origin's watermark (the highest counter of a
 	// reaped tombstone) still refuses any older copy, however late it

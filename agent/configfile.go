@@ -57,6 +57,9 @@ type FileConfig struct {
 	EpochMaxSkew      *time.Duration // epoch_max_skew (Shoal's own)
 	DataDir           *string        // data_dir
 	Encrypt           *string        // encrypt: base64 gossip key
+	// EncryptVerifyIncoming and EncryptVerifyOutgoing are Consul's
+	// encrypt_verify_incoming / encrypt_verify_outgoing (default true).
+	EncryptVerifyIncoming, EncryptVerifyOutgoing *bool
 	ACL               *acl.Config    // acl: tokens and policies
 	AllowedHosts      []string       // http_config.allowed_hosts (Shoal's own)
 	// HTTPSAddress (addresses.https) and HTTPSPort (ports.https; -1 or
@@ -146,6 +149,12 @@ func (f *FileConfig) Apply(cfg *Config) {
 	setStr(&cfg.AdvertiseAddr, f.AdvertiseAddr)
 	setStr(&cfg.DataDir, f.DataDir)
 	setStr(&cfg.EncryptKey, f.Encrypt)
+	if f.EncryptVerifyIncoming != nil {
+		cfg.EncryptAcceptPlain = !*f.EncryptVerifyIncoming
+	}
+	if f.EncryptVerifyOutgoing != nil {
+		cfg.EncryptSendPlain = !*f.EncryptVerifyOutgoing
+	}
 	if f.ACL != nil {
 		c := *f.ACL
 		cfg.ACL = &c
@@ -343,6 +352,16 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		f.Domain, err = d.domain(k, v)
 	case "dns_config":
 		err = d.dnsConfig(f, k, v)
+	case "encrypt_verify_incoming", "encrypt_verify_outgoing":
+		if v.kind != kindBool {
+			return d.typeErr(k, v, kindBool)
+		}
+		b := v.b
+		if k == "encrypt_verify_incoming" {
+			f.EncryptVerifyIncoming = &b
+		} else {
+			f.EncryptVerifyOutgoing = &b
+		}
 	case "acl":
 		err = d.aclConfig(f, k, v)
 	case "cert_file", "key_file", "ca_file", "verify_incoming":

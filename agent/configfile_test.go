@@ -161,6 +161,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"data after the object", "{}\n{}", `2:1: unexpected data after the JSON object`},
 		{"duplicate key", "{\"datacenter\": \"a\",\n\"datacenter\": \"b\"}", `2:1: key "datacenter" is given twice (first on line 1)`},
 		{"unknown top-level key", "{\n  \"server\": true}", `2:3: server: unknown key`},
+		{"encrypt_verify_incoming not a bool", `{"encrypt_verify_incoming": "no"}`, `encrypt_verify_incoming: expected true or false, got a string`},
 		{"tls unknown key", `{"tls": {"defaults": {"cert": "a"}}}`, `tls.defaults.cert: unknown key`},
 		{"tls not defaults", `{"tls": {"https": {}}}`, `tls.https: unknown key`},
 		{"verify_incoming not a bool", `{"verify_incoming": "yes"}`, `verify_incoming: expected true or false, got a string`},
