@@ -60,8 +60,9 @@ type FileConfig struct {
 	// EncryptVerifyIncoming and EncryptVerifyOutgoing are Consul's
 	// encrypt_verify_incoming / encrypt_verify_outgoing (default true).
 	EncryptVerifyIncoming, EncryptVerifyOutgoing *bool
-	ACL                                          *acl.Config // acl: tokens and policies
-	AllowedHosts                                 []string    // http_config.allowed_hosts (Shoal's own)
+
+	ACL          *acl.Config // acl: tokens and policies
+	AllowedHosts []string    // http_config.allowed_hosts (Shoal's own)
 	// HTTPSAddress (addresses.https) and HTTPSPort (ports.https; -1 or
 	// unset: no HTTPS) place the HTTPS API; TLS holds tls.defaults'
 	// cert_file, key_file, ca_file and verify_incoming (or Consul's older
