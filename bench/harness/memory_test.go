@@ -47,7 +47,9 @@ func TestMeasureMemory(t *testing.T) {
 	replica := findResult(t, rs, "catalog-rss", "replica")
 	originPeak := findResult(t, rs, "catalog-rss", "origin-peak")
 	replicaPeak := findResult(t, rs, "catalog-rss", "replica-peak")
-	if originPeak.Value < origin.Value || replicaPeak.Value < replica.Value {
+	// The kernel's RSS counters are per-CPU and approximate: the two
+	// reads may disagree by a few pages.
+	if originPeak.Value < origin.Value*0.99 || replicaPeak.Value < replica.Value*0.99 {
 		t.Errorf("peak RSS below RSS: origin %.1f, peak %.1f; replica %.1f, peak %.1f MiB",
 			origin.Value, originPeak.Value, replica.Value, replicaPeak.Value)
 	}
