@@ -199,9 +199,11 @@ func (g *Gossip) setNode(n *memberlist.Node, st catalog.NodeStatus) {
 		g.seen[n.Name] = true
 		if st == catalog.StatusAlive {
 			g.members[n.Name] = &member{node: *n, meta: m}
+			delete(g.departed, n.Name)
 		} else {
 			delete(g.members, n.Name)
 			delete(g.lastPeer, n.Name)
+			g.departed[n.Name] = &member{node: *n, meta: m}
 		}
 		g.overlayDirty = true
 		g.nmembers.Store(int64(len(g.members) + 1))
@@ -233,6 +235,7 @@ func (g *Gossip) forgetNode(name string) {
 	delete(g.leaving, name)
 	delete(g.lastPeer, name)
 	delete(g.seen, name)
+	delete(g.departed, name)
 	g.tree.Forget(name)
 	g.mu.Unlock()
 }

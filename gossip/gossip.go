@@ -120,6 +120,10 @@ type Gossip struct {
 	seen    map[string]bool
 	// leaving are the leave announcements taken, by node.
 	leaving map[string]Leave
+	// departed keeps the last membership of nodes memberlist no longer
+	// holds alive, until they are reaped: a leave that comes after
+	// memberlist declared its node failed still marks it left.
+	departed map[string]*member
 
 	selfAddr net.IP // advertised, set by Create
 	selfPort uint16
@@ -238,6 +242,7 @@ func Create(cfg Config) (*Gossip, error) {
 		members:     make(map[string]*member),
 		seen:        make(map[string]bool),
 		leaving:     make(map[string]Leave),
+		departed:    make(map[string]*member),
 		tree:        plumtree.New(cfg.Tree),
 		overlay:     &plumtree.Overlay{Chords: chords},
 		reconcile:   make(map[string]bool),
@@ -807,6 +812,9 @@ func (g *Gossip) noteLeave(l Leave) *member {
 		return nil
 	}
 	p := g.members[l.Node]
+	if p == nil {
+		p = g.departed[l.Node]
+	}
 	if p == nil || p.meta.Epoch != l.Epoch || p.meta.Gen != l.Gen {
 		// Not a member, or not its current run: stale or forged.
 		g.mu.Unlock()
