@@ -1,40 +1,22 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-sd/shoal/acl"
 	"github.com/shoal-sd/shoal/agent"
+	"github.com/shoal-sd/shoal/internal/testutil"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startLogged runs an agent of cfg until the test ends and returns its log
 // once it is ready.
 func startLogged(t *testing.T, cfg agent.Config) string {
 	t.Helper()
-	var buf lockedBuffer
+	var buf testutil.Buffer
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -296,24 +295,8 @@ func (a *agentCommand) wait(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that the agent's goroutines may write to
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is what the agent's goroutines write to while the test reads.
+type syncBuffer = testutil.Buffer
 
 // squeeze folds runs of blanks into one space.
 func squeeze(s string) string {
