@@ -61,6 +61,7 @@ type Agent struct {
 	acl       atomic.Pointer[acl.Resolver] // the tokens in force; swapped by Reload
 	tls       atomic.Pointer[tlsMaterial]  // the HTTPS certificates; swapped by Reload
 	httpsAddr string                       // set by Run
+	encrypted bool                         // gossip is encrypted; set by Run
 
 	// regMu serialises changes of local services and checks (the API, the
 	// config file, the check manager's deregistrations) and guards checks
@@ -178,14 +179,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		savedPeers = a.loadPeers()
 	}
+	keys, err := a.setupKeyring()
+	if err != nil {
+		return err
+	}
+	a.encrypted = len(keys) > 0
 	g, err := gossip.Create(gossip.Config{
-		Memberlist: a.memberlistConfig(),
-		Store:      store{a},
-		Datacenter: a.cfg.Datacenter,
-		Version:    Version,
-		NodeMeta:   a.cfg.NodeMeta,
-		Logger:     a.log,
-		PingRTT:    a.cfg.PingRTT,
+		Memberlist:  a.memberlistConfig(keys),
+		SaveKeyring: a.saveKeyring,
+		Store:       store{a},
+		Datacenter:  a.cfg.Datacenter,
+		Version:     Version,
+		NodeMeta:    a.cfg.NodeMeta,
+		Logger:      a.log,
+		PingRTT:     a.cfg.PingRTT,
 	})
 	if err != nil {
 		return err
@@ -294,7 +301,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	})
 	g.Broadcast(restored...)
-	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "dns", a.dnsAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.cfg.EncryptKey != "")
+	a.log.Info("agent running", "gossip", a.GossipAddr(), "http", a.httpAddr, "dns", a.dnsAddr, "datacenter", a.cfg.Datacenter, "encrypted", a.encrypted)
 	a.warnInsecure()
 	if len(a.cfg.RetryJoin) > 0 {
 		wg.Add(1)
@@ -328,7 +335,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // memberlistConfig builds memberlist's configuration from ours.
-func (a *Agent) memberlistConfig() *memberlist.Config {
+func (a *Agent) memberlistConfig(keys [][]byte) *memberlist.Config {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = a.cfg.NodeName
 	mc.BindAddr = a.bindIP
@@ -337,10 +344,9 @@ func (a *Agent) memberlistConfig() *memberlist.Config {
 	if a.advertise != "" {
 		mc.AdvertiseAddr = a.advertise
 	}
-	if a.cfg.EncryptKey != "" {
-		key, _ := DecodeKey(a.cfg.EncryptKey) // Validate checked it
-		kr, err := memberlist.NewKeyring(nil, key)
-		if err == nil {
+	if len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(keys[1:], keys[0])
+		if err == nil { // setupKeyring checked every key
 			mc.Keyring = kr
 		}
 		mc.GossipVerifyIncoming = !a.cfg.EncryptAcceptPlain

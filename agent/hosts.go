@@ -74,7 +74,7 @@ func (h *hostAllowlist) allowed(host string) bool {
 // hosts can reach, and the HTTP API beyond loopback without ACLs.
 func (a *Agent) warnInsecure() {
 	gossipIP, _ := a.g.Advertised()
-	if a.cfg.EncryptKey == "" && !gossipIP.IsLoopback() {
+	if !a.encrypted && !gossipIP.IsLoopback() {
 		a.log.Warn("gossip is not encrypted and other hosts can reach it: any of them can join and announce services; set encrypt (shoal keygen)",
 			"gossip", a.GossipAddr())
 	}

@@ -277,3 +277,19 @@ type Self struct {
 	Member AgentMember
 	Meta   map[string]string
 }
+
+// KeyringResponse is one gossip pool's answer to a keyring operation, as
+// GET /v1/operator/keyring lists it (Consul's shape; Shoal has one pool,
+// the LAN): how many of the NumNodes nodes asked hold each key (base64)
+// and use it as primary, and the error of each node that failed or did
+// not answer.
+type KeyringResponse struct {
+	WAN         bool
+	Datacenter  string
+	Segment     string
+	Partition   string `json:",omitempty"`
+	Keys        map[string]int
+	PrimaryKeys map[string]int
+	NumNodes    int
+	Messages    map[string]string `json:",omitempty"`
+}

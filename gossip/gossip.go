@@ -82,6 +82,10 @@ type Config struct {
 	// grows with the cluster (see exchangeEvery). Zero means one second.
 	ExchangeInterval time.Duration
 
+	// SaveKeyring, if set, keeps the keyring (primary key first) before
+	// an operation changes it; an error leaves the keyring unchanged.
+	SaveKeyring func(keys [][]byte) error
+
 	// protocolMax and extraRecord let tests run an agent of a later
 	// protocol version: it announces protocolMax, and adds extraRecord,
 	// a record of a type this version does not know, to every message it
@@ -155,6 +159,12 @@ type Gossip struct {
 	stopOnce sync.Once
 
 	stats Stats
+
+	// The keyring (keyring.go): memberlist's, nil without encryption.
+	kr             *memberlist.Keyring
+	verifyIncoming bool
+	saveKeys       func(keys [][]byte) error
+	keys           keyring
 
 	// Network coordinates and staleness (ping.go).
 	coord      *coordinate.Client
@@ -253,6 +263,11 @@ func Create(cfg Config) (*Gossip, error) {
 		sendq:       make(chan job, sendQueueSize),
 		pingRTT:     cfg.PingRTT,
 		contacts:    contacts{start: time.Now(), m: make(map[string]*contact)},
+
+		kr:             cfg.Memberlist.Keyring,
+		verifyIncoming: cfg.Memberlist.GossipVerifyIncoming,
+		saveKeys:       cfg.SaveKeyring,
+		keys:           keyring{seen: make(map[keySeen]bool), pending: make(map[uint64]*keyCall)},
 	}
 	if cfg.protocolMax > 0 {
 		g.protoMax = cfg.protocolMax
@@ -496,6 +511,15 @@ func (g *Gossip) handle(buf []byte, pushPull bool) {
 		if named := g.noteLeave(l); named != nil {
 			g.floodLeave(l, m.From, named)
 		}
+	}
+	// Keyring requests come over TCP (Gossip.Keyring sends them
+	// reliably), each on its own memberlist goroutine: saving the keyring
+	// and answering may block it.
+	for _, r := range m.KeyReqs {
+		g.keyRequest(peer, r)
+	}
+	for _, r := range m.KeyResps {
+		g.keyAnswer(m.From, r)
 	}
 	for _, id := range m.SummaryReqs {
 		b := newMessage(g.version(peer), g.name)

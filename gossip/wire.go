@@ -55,6 +55,10 @@ const (
 	// recBuckets: the sender's summary by bucket (catalog.Buckets); the
 	// receiver answers with the digest of the buckets that differ.
 	recBuckets = 12
+	// recKeyReq: a keyring operation (gossip/keyring.go); recKeyResp is
+	// the answer. Both may grow: bytes after the fields known are ignored.
+	recKeyReq  = 13
+	recKeyResp = 14
 )
 
 // Decoding limits: a message that claims more than these is refused before
@@ -126,6 +130,9 @@ type Message struct {
 	SummaryReqs []uint64
 	Summaries   [][2]uint64
 	Reset       bool
+	// KeyReqs and KeyResps are keyring operations and their answers.
+	KeyReqs  []keyReq
+	KeyResps []keyResp
 	// Skipped counts records of types this version does not know.
 	Skipped int
 }
@@ -350,6 +357,24 @@ func (m *builder) summary(id, sum uint64) {
 	m.record(recSummary, binary.BigEndian.AppendUint64(binary.AppendUvarint(nil, id), sum))
 }
 
+func (m *builder) keyReq(r keyReq) {
+	b := binary.AppendUvarint(nil, r.ID)
+	b = binary.AppendUvarint(b, r.LTime)
+	b = append(b, byte(r.Op))
+	m.record(recKeyReq, appendString(b, string(r.Key)))
+}
+
+func (m *builder) keyResp(r keyResp) {
+	b := binary.AppendUvarint(nil, r.ID)
+	b = binary.AppendUvarint(b, r.LTime)
+	b = appendString(b, r.Err)
+	b = binary.AppendUvarint(b, uint64(len(r.Keys)))
+	for _, k := range r.Keys {
+		b = appendString(b, string(k))
+	}
+	m.record(recKeyResp, b)
+}
+
 // EncodeEntries builds the message an agent named from sends to push
 // entries along a broadcast tree (for tools and tests that speak to
 // agents directly).
@@ -475,6 +500,31 @@ func Decode(buf []byte) (Message, error) {
 		case recSummary:
 			id := r.uvarint("request id")
 			m.Summaries = append(m.Summaries, [2]uint64{id, r.uint64("summary")})
+		case recKeyReq:
+			k := keyReq{ID: r.uvarint("request id"), LTime: r.uvarint("lamport time")}
+			k.Op = KeyOp(r.byte("keyring operation"))
+			k.Key = []byte(r.string("key"))
+			if r.err == nil && (k.Op < KeyList || k.Op > KeyRemove) {
+				r.fail("unknown keyring operation %d", k.Op)
+			}
+			if r.err == nil && k.Op != KeyList && checkKey(k.Key) != nil {
+				r.fail("keyring key of %d bytes", len(k.Key))
+			}
+			m.KeyReqs = append(m.KeyReqs, k)
+			r.buf = nil // a later version may add fields
+		case recKeyResp:
+			k := keyResp{ID: r.uvarint("request id"), LTime: r.uvarint("lamport time")}
+			k.Err = r.string("error")
+			n := r.count("keys", maxKeys)
+			for range n {
+				key := []byte(r.string("key"))
+				if r.err == nil && checkKey(key) != nil {
+					r.fail("keyring key of %d bytes", len(key))
+				}
+				k.Keys = append(k.Keys, key)
+			}
+			m.KeyResps = append(m.KeyResps, k)
+			r.buf = nil
 		default:
 			m.Skipped++
 			continue

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"reflect"
@@ -157,6 +158,12 @@ func encode(m Message) []byte {
 	if m.Buckets != nil {
 		b.buckets(m.Buckets, m.BucketsReply)
 	}
+	for _, k := range m.KeyReqs {
+		b.keyReq(k)
+	}
+	for _, k := range m.KeyResps {
+		b.keyResp(k)
+	}
 	return b.b
 }
 
@@ -184,6 +191,10 @@ func sampleMessage(r *rand.Rand) []byte {
 	var bs [catalog.SummaryBuckets]uint64
 	bs[3], bs[63] = 7, 9
 	b.buckets(&bs, true)
+	b.keyReq(keyReq{ID: 1 << 63, LTime: 7, Op: KeyInstall, Key: make([]byte, 32)})
+	b.keyReq(keyReq{ID: 2, LTime: 8, Op: KeyList, Key: []byte{}})
+	b.keyResp(keyResp{ID: 1 << 63, LTime: 9, Keys: [][]byte{make([]byte, 16), make([]byte, 24)}})
+	b.keyResp(keyResp{ID: 2, LTime: 9, Err: "the key is not installed"})
 	return b.b
 }
 
@@ -229,6 +240,21 @@ func TestDecodeSkipsUnknownRecords(t *testing.T) {
 	}
 }
 
+// keyRecord builds a message of one keyring record: id, Lamport time, an
+// operation byte (a request) or an empty error (op 0, an answer), a
+// string, then raw bytes.
+func keyRecord(typ uint64, id, ltime uint64, op byte, s string, raw ...byte) []byte {
+	p := binary.AppendUvarint(nil, id)
+	p = binary.AppendUvarint(p, ltime)
+	if typ == recKeyReq {
+		p = append(p, op)
+	}
+	p = append(appendString(p, s), raw...)
+	b := newMessage(ProtocolMax, "node-a")
+	b.record(typ, p)
+	return b.b
+}
+
 func TestDecodeRefusesGarbage(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	valid := sampleMessage(r)
@@ -249,6 +275,10 @@ func TestDecodeRefusesGarbage(t *testing.T) {
 		"over-long name":     long.b,
 		"entry not of delta": forged.b,
 		"counter zero":       zero.b,
+		"keyring op 9":       keyRecord(recKeyReq, 1, 1, 9, ""),
+		"keyring short key":  keyRecord(recKeyReq, 1, 1, byte(KeyInstall), "12345"),
+		"keyring answer key": keyRecord(recKeyResp, 1, 1, 0, "", 1, 5, 'a', 'b', 'c', 'd', 'e'),
+		"keyring 65 keys":    keyRecord(recKeyResp, 1, 1, 0, "", 65),
 	}
 	for name, b := range cases {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {

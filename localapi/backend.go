@@ -120,6 +120,14 @@ type Backend interface {
 	// missing.
 	Summaries(ctx context.Context) map[string]uint64
 
+	// Keyring runs a gossip keyring operation ("list", "install", "use"
+	// or "remove"; key is ignored by "list") on every member and this
+	// agent, and returns the results by key and node. With localOnly,
+	// "list" reads only this agent's keyring. It fails only when the
+	// operation could not start (gossip encryption is off); a node's
+	// failure is in Messages.
+	Keyring(ctx context.Context, op string, key []byte, localOnly bool) (api.KeyringResponse, error)
+
 	// Monitor streams the agent's log lines at level and above, as slog
 	// text lines or, with json, JSON lines, each ending in '\n', until ctx
 	// ends; the channel is closed then. Lines are read only. A reader

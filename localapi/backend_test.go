@@ -57,6 +57,12 @@ type testBackend struct {
 	// a node missing from heard has not been heard from.
 	coords map[string]*coordinate.Coordinate
 	heard  map[string]time.Duration
+
+	// keyOps records the keyring operations asked of the backend; keyRes
+	// and keyErr answer them.
+	keyOps []string
+	keyRes api.KeyringResponse
+	keyErr error
 	// summaries are what remote members answer a convergence probe with.
 	summaries map[string]uint64
 }
@@ -498,6 +504,13 @@ func (b *testBackend) Summaries(ctx context.Context) map[string]uint64 {
 		out[n] = s
 	}
 	return out
+}
+
+func (b *testBackend) Keyring(_ context.Context, op string, key []byte, localOnly bool) (api.KeyringResponse, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keyOps = append(b.keyOps, fmt.Sprintf("%s %x local=%t", op, key, localOnly))
+	return b.keyRes, b.keyErr
 }
 
 var _ Backend = (*testBackend)(nil)

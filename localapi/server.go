@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,7 +66,8 @@ type route struct {
 }
 
 // routes is the API, path for path as Consul serves it. Every GET is a
-// read that supports blocking queries; every PUT is a write.
+// read, and supports blocking queries unless it says otherwise; every
+// other method is a write.
 var routes = []route{
 	{http.MethodPut, "agent/service/register", "", (*server).agentServiceRegister, nil},
 	{http.MethodPut, "agent/service/deregister/", "service ID", (*server).agentServiceDeregister, nil},
@@ -99,40 +102,66 @@ var routes = []route{
 	{http.MethodGet, monitorRoute, "", (*server).agentMonitor, &need{acl.Agent, acl.Read}},
 	{http.MethodGet, watchRoute, "service name", (*server).shoalWatchService, nil},
 	{http.MethodGet, "shoal/convergence", "", (*server).shoalConvergence, &need{acl.Operator, acl.Read}},
+	{http.MethodGet, "operator/keyring", "", (*server).keyringList, &need{acl.Keyring, acl.Read}},
+	{http.MethodPost, "operator/keyring", "", (*server).keyringInstall, &need{acl.Keyring, acl.Write}},
+	{http.MethodPut, "operator/keyring", "", (*server).keyringUse, &need{acl.Keyring, acl.Write}},
+	{http.MethodDelete, "operator/keyring", "", (*server).keyringRemove, &need{acl.Keyring, acl.Write}},
 }
 
 // exactRoutes and prefixRoutes index the table: exact paths first, then
 // parameter routes longest prefix first, so that
 // agent/service/deregister/x is not taken for the service "deregister/x"
 // and GET agent/service/register is a 405, not a lookup of "register".
+// A path may have a route per method (operator/keyring).
 var exactRoutes, prefixRoutes = indexRoutes(routes)
 
-func indexRoutes(rs []route) (map[string]*route, []*route) {
-	exact := make(map[string]*route)
-	var prefixed []*route
+func indexRoutes(rs []route) (map[string][]*route, [][]*route) {
+	exact := make(map[string][]*route)
+	byPrefix := make(map[string][]*route)
 	for i := range rs {
 		r := &rs[i]
 		if strings.HasSuffix(r.path, "/") {
-			prefixed = append(prefixed, r)
+			byPrefix[r.path] = append(byPrefix[r.path], r)
 		} else {
-			exact[r.path] = r
+			exact[r.path] = append(exact[r.path], r)
 		}
 	}
-	sort.Slice(prefixed, func(i, j int) bool { return len(prefixed[i].path) > len(prefixed[j].path) })
+	prefixed := slices.Collect(maps.Values(byPrefix))
+	sort.Slice(prefixed, func(i, j int) bool { return len(prefixed[i][0].path) > len(prefixed[j][0].path) })
 	return exact, prefixed
 }
 
-// lookup finds the route of a path below apiPrefix and its parameter.
-func lookup(p string) (*route, string) {
-	if r := exactRoutes[p]; r != nil {
-		return r, ""
+// lookup finds the routes of a path below apiPrefix (one per method) and
+// its parameter.
+func lookup(p string) ([]*route, string) {
+	if rs := exactRoutes[p]; rs != nil {
+		return rs, ""
 	}
-	for _, r := range prefixRoutes {
-		if arg, ok := strings.CutPrefix(p, r.path); ok {
-			return r, arg
+	for _, rs := range prefixRoutes {
+		if arg, ok := strings.CutPrefix(p, rs[0].path); ok {
+			return rs, arg
 		}
 	}
 	return nil, ""
+}
+
+// pick is the route of a method among a path's routes, nil if none.
+func pick(rs []*route, method string) *route {
+	for _, r := range rs {
+		if r.method == method {
+			return r
+		}
+	}
+	return nil
+}
+
+// allowed lists the methods of a path's routes, as an Allow header.
+func allowed(rs []*route) string {
+	ms := make([]string, len(rs))
+	for i, r := range rs {
+		ms[i] = r.method
+	}
+	return strings.Join(ms, ", ")
 }
 
 // server is the handler New returns.
@@ -174,18 +203,19 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
-	var rt *route
+	var rs []*route
 	var arg string
 	if ok {
-		rt, arg = lookup(p)
+		rs, arg = lookup(p)
 	}
-	if rt == nil {
+	if rs == nil {
 		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path))
 		return
 	}
-	if r.Method != rt.method {
-		w.Header().Set("Allow", rt.method)
-		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", r.Method, r.URL.Path, rt.method))
+	rt := pick(rs, r.Method)
+	if rt == nil {
+		w.Header().Set("Allow", allowed(rs))
+		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(strings.Split(allowed(rs), ", "), " or ")))
 		return
 	}
 	if rt.param != "" && arg == "" {

@@ -104,6 +104,7 @@ func (s *shell) app() *cli.App {
 			s.monitorCommand(),
 			s.watchCommand(),
 			s.keygenCommand(),
+			s.keyringCommand(),
 			s.versionCommand(),
 		},
 		// `shoal version` is the one way to ask for the version.
