@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	oldKey = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="
+	oldKey     = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="
 	rotatedKey = "H2HJBKPqRXvxdb9wT8MiWWs6XiPC0ZrF5D0oq9pM6mE="
 )
 
