@@ -2,10 +2,7 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/hashicorp/memberlist"
 
@@ -65,18 +62,7 @@ func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceChec
 	if err := a.checkConflicts(s.ID, lcs); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	var (
-		e       catalog.Entry
-		changed bool
-	)
-	a.write(func(c *catalog.Catalog) { e, changed, err = c.Put(s, a.now()) })
-	if err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	var out []catalog.Entry
-	if changed {
-		out = append(out, e)
-	}
+	// Which of the service's checks this registration drops.
 	var dropped []string
 	for _, id := range a.checksOf(s.ID) {
 		if keep[id] || isMaintenance(id) {
@@ -85,10 +71,49 @@ func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceChec
 		if lc := a.checks[id]; !replace && !(config && lc != nil && lc.config) {
 			continue
 		}
+		dropped = append(dropped, id)
+	}
+	// Kept first, then applied (persist_tx.go). The service before its
+	// checks: a crash in between leaves a service without (some of) its
+	// checks, or checks of a service it replaced, which the next start
+	// drops; never a corrupt state.
+	tx := a.newTx()
+	data, err := serviceData(&s, config)
+	if err == nil {
+		err = tx.write(a.serviceFile(s.ID), data)
+	}
+	for _, id := range dropped {
+		if err == nil {
+			err = tx.write(a.hashedFile(checksDir, id), nil)
+		}
+	}
+	for _, lc := range lcs {
+		if err == nil {
+			if data, err = checkData(lc); err == nil {
+				err = tx.write(a.hashedFile(checksDir, lc.def.ID), data)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("register: not registered: %w", err)
+	}
+
+	var (
+		e       catalog.Entry
+		changed bool
+	)
+	a.write(func(c *catalog.Catalog) { e, changed, err = c.Put(s, a.now()) })
+	if err != nil {
+		return fmt.Errorf("register: %w", err) // validated above: not reached
+	}
+	var out []catalog.Entry
+	if changed {
+		out = append(out, e)
+	}
+	for _, id := range dropped {
 		if t, ok := a.removeCheck(id); ok {
 			out = append(out, t)
 		}
-		dropped = append(dropped, id)
 	}
 	out = append(out, a.addChecks(lcs)...)
 	if config {
@@ -97,19 +122,6 @@ func (a *Agent) registerService(s catalog.Service, checks []api.AgentServiceChec
 		delete(a.configServices, s.ID)
 	}
 	a.broadcast(out...)
-	// Registered and gossiped even if the disk fails; the caller hears
-	// that it would not survive a restart.
-	// The service first: a crash before its checks are written leaves a
-	// service without (some of) its checks, or checks of a service it
-	// replaced, which the next start drops; never a corrupt state.
-	perr := a.persistService(s.ID)
-	for _, id := range append(dropped, slices.Collect(maps.Keys(keep))...) {
-		perr = errors.Join(perr, a.persistCheck(id))
-	}
-	if perr != nil {
-		a.log.Error("service not saved to the data dir", "id", s.ID, "err", perr)
-		return fmt.Errorf("register: %w", perr)
-	}
 	return nil
 }
 
@@ -122,11 +134,41 @@ func (a *Agent) DeregisterService(id string) error {
 }
 
 func (a *Agent) deregisterService(id string) error {
+	var known bool
+	a.Read(func(c *catalog.Catalog) { _, known = c.LocalService(id) })
+	if !known {
+		return fmt.Errorf("service %q: %w", id, localapi.ErrNotFound)
+	}
+	checks := a.checksOf(id)
+	// Kept first, then applied: the maintenance file, then the service's,
+	// then its checks'. A crash in between leaves checks of no service,
+	// which the next start drops, never a maintenance mode a later
+	// registration of the ID would find.
+	tx := a.newTx()
+	var err error
+	if tx != nil {
+		m := a.maintenance()
+		delete(m.Services, id)
+		var data []byte
+		if data, err = maintenanceData(m); err == nil {
+			err = tx.write(a.maintenancePath(), data)
+		}
+		if err == nil {
+			err = tx.write(a.serviceFile(id), nil)
+		}
+		for _, cid := range checks {
+			if err == nil {
+				err = tx.write(a.hashedFile(checksDir, cid), nil)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("deregister: still registered: %w", err)
+	}
 	var (
 		e  catalog.Entry
 		ok bool
 	)
-	checks := a.checksOf(id)
 	a.write(func(c *catalog.Catalog) { e, ok = c.Delete(id, a.now()) })
 	if !ok {
 		return fmt.Errorf("service %q: %w", id, localapi.ErrNotFound)
@@ -139,18 +181,6 @@ func (a *Agent) deregisterService(id string) error {
 	}
 	delete(a.configServices, id)
 	a.broadcast(out...)
-	// The maintenance file, then the service's, then its checks': a crash
-	// in between leaves checks of no service, which the next start drops,
-	// never a maintenance mode a later registration of the ID would find.
-	perr := a.persistMaintenance()
-	perr = errors.Join(perr, a.persistService(id))
-	for _, cid := range checks {
-		perr = errors.Join(perr, a.persistCheck(cid))
-	}
-	if perr != nil {
-		a.log.Error("deregistration not saved to the data dir", "id", id, "err", perr)
-		return fmt.Errorf("deregister: %w", perr)
-	}
 	return nil
 }
 

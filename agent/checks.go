@@ -258,8 +258,15 @@ func (a *Agent) RegisterCheck(r api.AgentCheckRegistration) error {
 	if old := a.checks[def.ID]; old != nil && old.config {
 		lc.config = false // the API takes it over, as Consul's last write wins
 	}
+	data, err := checkData(lc)
+	if err == nil {
+		err = a.newTx().write(a.hashedFile(checksDir, def.ID), data)
+	}
+	if err != nil {
+		return fmt.Errorf("register check: not registered: %w", err)
+	}
 	a.broadcast(a.addChecks([]*localCheck{lc})...)
-	return a.persistCheck(def.ID)
+	return nil
 }
 
 // DeregisterCheck removes a check of this agent.
@@ -272,10 +279,13 @@ func (a *Agent) DeregisterCheck(id string) error {
 	if a.checks[id] == nil {
 		return fmt.Errorf("check %q: %w", id, localapi.ErrNotFound)
 	}
+	if err := a.newTx().write(a.hashedFile(checksDir, id), nil); err != nil {
+		return fmt.Errorf("deregister check: still registered: %w", err)
+	}
 	if e, ok := a.removeCheck(id); ok {
 		a.broadcast(e)
 	}
-	return a.persistCheck(id)
+	return nil
 }
 
 // UpdateCheck reports a TTL check's state.
@@ -369,10 +379,10 @@ func (a *Agent) NodeMaintenance(enable bool, reason string) error {
 	}
 	a.regMu.Lock()
 	defer a.regMu.Unlock()
-	if err := a.setMaintenance("", enable, reason); err != nil {
+	if err := a.keepMaintenance("", enable, reason); err != nil {
 		return err
 	}
-	return a.persistMaintenance()
+	return a.setMaintenance("", enable, reason)
 }
 
 // ServiceMaintenance puts one local service into maintenance mode or
@@ -388,25 +398,49 @@ func (a *Agent) ServiceMaintenance(id string, enable bool, reason string) error 
 	if !ok {
 		return fmt.Errorf("service %q: %w", id, localapi.ErrNotFound)
 	}
-	if err := a.setMaintenance(id, enable, reason); err != nil {
+	if err := a.keepMaintenance(id, enable, reason); err != nil {
 		return err
 	}
-	return a.persistMaintenance()
+	return a.setMaintenance(id, enable, reason)
+}
+
+// keepMaintenance writes the maintenance file as it will be once the
+// node's (serviceID "") or a service's mode is set, before it is set;
+// call with regMu held.
+func (a *Agent) keepMaintenance(serviceID string, enable bool, reason string) error {
+	tx := a.newTx()
+	if tx == nil {
+		return nil
+	}
+	ck := maintenanceCheck(serviceID, reason)
+	if err := ck.Validate(); enable && err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	m := a.maintenance()
+	switch {
+	case serviceID == "" && enable:
+		m.Node = &ck.Notes
+	case serviceID == "":
+		m.Node = nil
+	case enable:
+		m.Services[serviceID] = ck.Notes
+	default:
+		delete(m.Services, serviceID)
+	}
+	data, err := maintenanceData(m)
+	if err == nil {
+		err = tx.write(a.maintenancePath(), data)
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance: not changed: %w", err)
+	}
+	return nil
 }
 
 // setMaintenance adds or removes the maintenance check of the node
 // (serviceID "") or of a service, and gossips it; call with regMu held.
 func (a *Agent) setMaintenance(serviceID string, enable bool, reason string) error {
-	ck := catalog.Check{
-		ID:     catalog.NodeMaintenanceID,
-		Name:   "Node Maintenance Mode",
-		Type:   catalog.MaintenanceType,
-		Status: catalog.HealthCritical,
-		Notes:  catalog.TruncateOutput(reason, catalog.MaxNotesLen),
-	}
-	if serviceID != "" {
-		ck.ID, ck.Name, ck.ServiceID = catalog.ServiceMaintenanceID(serviceID), "Service Maintenance Mode", serviceID
-	}
+	ck := maintenanceCheck(serviceID, reason)
 	var (
 		e       catalog.Entry
 		changed bool
@@ -427,6 +461,22 @@ func (a *Agent) setMaintenance(serviceID string, enable bool, reason string) err
 		a.broadcast(e)
 	}
 	return nil
+}
+
+// maintenanceCheck is the check that puts the node (serviceID "") or a
+// service in maintenance.
+func maintenanceCheck(serviceID, reason string) catalog.Check {
+	ck := catalog.Check{
+		ID:     catalog.NodeMaintenanceID,
+		Name:   "Node Maintenance Mode",
+		Type:   catalog.MaintenanceType,
+		Status: catalog.HealthCritical,
+		Notes:  catalog.TruncateOutput(reason, catalog.MaxNotesLen),
+	}
+	if serviceID != "" {
+		ck.ID, ck.Name, ck.ServiceID = catalog.ServiceMaintenanceID(serviceID), "Service Maintenance Mode", serviceID
+	}
+	return ck
 }
 
 // broadcast gossips entries once gossip runs (restoring the data dir

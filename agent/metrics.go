@@ -45,6 +45,10 @@ func newMetrics(a *Agent) *metrics {
 		m.checks,
 		&catalogCollector{a: a},
 	)
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "shoal_data_dir_write_errors_total",
+		Help: "Writes to the data dir that failed (a full disk, an I/O error); each refused the API write it was part of.",
+	}, func() float64 { return float64(a.diskErrors.Load()) }))
 	gossipCounter := func(name, help string, v func() uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 {

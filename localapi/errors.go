@@ -12,6 +12,12 @@ import (
 // check.
 var ErrNotFound = errors.New("not found")
 
+// ErrNotKept is wrapped by a Backend's error for a write it refused
+// because it could not save it (a full disk): nothing changed. The answer
+// is a 500; the Backend logs such failures itself, at a bounded rate, so
+// the handler does not log each one.
+var ErrNotKept = errors.New("not saved to the data dir")
+
 // writeError turns the error of a Backend write into the answer: a
 // *catalog.FieldError is the client's mistake, a 400 naming the field;
 // ErrNotFound answers notFound, if given; an *httpError answers itself;

@@ -285,7 +285,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &he) {
 		code, msg = he.code, he.msg
 	}
-	if code >= 500 {
+	if code >= 500 && errors.Is(err, ErrNotKept) {
+		s.log.Debug("write refused: not saved", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", msg)
