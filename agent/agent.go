@@ -48,14 +48,14 @@ type Agent struct {
 	dnsAddr  string
 	ready    chan struct{}
 
-	persistMu sync.Mutex // serialises writes to the data dir
+	persistMu  sync.Mutex // serialises writes to the data dir
+	savedPeers []string   // as last written, under persistMu
 	// Failed data-dir writes (persist_tx.go): counted, and logged at most
 	// once a minute.
 	diskErrors   atomic.Uint64
 	diskLogMu    sync.Mutex
 	diskLoggedAt time.Time
 	diskUnlogged int
-	savedPeers   []string // as last written, under persistMu
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed when the agent has left and must shut down
