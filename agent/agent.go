@@ -68,6 +68,8 @@ type Agent struct {
 	tls       atomic.Pointer[tlsMaterial]  // the HTTPS certificates; swapped by Reload
 	httpsAddr string                       // set by Run
 	encrypted bool                         // gossip is encrypted; set by Run
+	// preserving: in self-preservation (preserve.go).
+	preserving atomic.Bool
 
 	// regMu serialises changes of local services and checks (the API, the
 	// config file, the check manager's deregistrations) and guards checks
@@ -118,6 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	cat := catalog.New(cfg.NodeName, uint64(now().UnixNano()))
 	cat.SetMaxEpochSkew(cfg.EpochMaxSkew)
+	cat.SetPreserve(cfg.SelfPreservation, now())
 	a := &Agent{
 		cfg:       cfg,
 		log:       slog.New(tee).With("node", cfg.NodeName),
@@ -238,6 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Backend: a, Logger: a.log, Metrics: m.handler(), Observe: m.observe, ACL: a.acl.Load,
 		AllowedHost: newHostAllowlist(a.cfg.AllowedHosts, a.bindIP, a.advertise).allowed,
 		MaxBlocking: a.cfg.MaxBlocking,
+		Preserving:  a.SelfPreserving,
 	})
 	limit := newConnLimit(a.cfg.MaxConnsPerClient) // one cap over HTTP and HTTPS
 	newServer := func() *http.Server {
@@ -457,10 +461,16 @@ func (a *Agent) maintain(ctx context.Context) {
 	defer t.Stop()
 	peers := time.NewTicker(peerSaveInterval)
 	defer peers.Stop()
+	preserve := time.NewTicker(time.Second)
+	defer preserve.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-preserve.C:
+			if a.preserving.Load() {
+				a.tickPreservation()
+			}
 		case <-peers.C:
 			if err := a.savePeers(); err != nil {
 				a.log.Warn("saving known peers", "err", err)
@@ -584,7 +594,15 @@ func (s store) Summary() uint64 {
 }
 
 func (s store) SetNode(n catalog.Node) {
-	s.a.write(func(c *catalog.Catalog) { c.SetNode(n, s.a.now()) })
+	var before, after catalog.Preservation
+	s.a.write(func(c *catalog.Catalog) {
+		before = c.Preservation()
+		c.SetNode(n, s.a.now())
+		after = c.Preservation()
+	})
+	if before != after {
+		s.a.notePreservation(before, after)
+	}
 }
 
 func (s store) Epoch() uint64 {

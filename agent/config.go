@@ -42,6 +42,9 @@ type Config struct {
 	// Shoal's own; 0 for no cap); past it they are answered 429. Default
 	// DefaultMaxBlocking.
 	MaxBlocking int
+	// SelfPreservation: when many members fail at once, keep serving
+	// their instances (catalog.PreserveConfig); config self_preservation.
+	SelfPreservation catalog.PreserveConfig
 	// NodeName names this agent in the cluster; unique, DNS-safe.
 	// Default: the first label of the host name.
 	NodeName string
@@ -181,6 +184,7 @@ func DefaultConfig() Config {
 		NodeReapTTL:       72 * time.Hour,
 		LeaveTimeout:      5 * time.Second,
 		Damping:           health.DefaultDamping(),
+		SelfPreservation:  catalog.DefaultPreserveConfig(),
 	}
 }
 

@@ -72,6 +72,9 @@ type FileConfig struct {
 	TLS               TLSFiles
 	MaxConnsPerClient *int // limits.http_max_conns_per_client
 	MaxBlocking       *int // limits.http_max_blocking (Shoal's own)
+	// self_preservation (Shoal's own): enabled, share, min_members,
+	// window, max.
+	Preserve *catalog.PreserveConfig
 	// LogLevel (log_level) and LogJSON (log_json) configure the logger,
 	// which is the command line's, not the agent's: Apply ignores them.
 	LogLevel *string
@@ -162,6 +165,9 @@ func (f *FileConfig) Apply(cfg *Config) {
 	}
 	if f.MaxConnsPerClient != nil {
 		cfg.MaxConnsPerClient = *f.MaxConnsPerClient
+	}
+	if f.Preserve != nil {
+		cfg.SelfPreservation = *f.Preserve
 	}
 	if f.MaxBlocking != nil {
 		cfg.MaxBlocking = *f.MaxBlocking
@@ -376,6 +382,8 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 				return d.tlsKey(f, k+".defaults."+dm.key, dm.key, dm.val)
 			})
 		})
+	case "self_preservation":
+		err = d.preserveConfig(f, k, v)
 	case "limits":
 		err = d.object(k, v, func(m *jsonMember) (err error) {
 			p := k + "." + m.key
@@ -494,6 +502,52 @@ func (d *configDecoder) list(path string, v *jsonNode) ([]string, error) {
 		out = append(out, strings.TrimSpace(*s))
 	}
 	return out, nil
+}
+
+// preserveConfig reads self_preservation: every key optional, the rest
+// as DefaultPreserveConfig.
+func (d *configDecoder) preserveConfig(f *FileConfig, k string, v *jsonNode) error {
+	pc := catalog.DefaultPreserveConfig()
+	err := d.object(k, v, func(m *jsonMember) error {
+		p := k + "." + m.key
+		switch m.key {
+		case "enabled":
+			if m.val.kind != kindBool {
+				return d.typeErr(p, m.val, kindBool)
+			}
+			pc.Enabled = m.val.b
+		case "share":
+			if m.val.kind != kindNumber {
+				return d.typeErr(p, m.val, kindNumber)
+			}
+			x, err := strconv.ParseFloat(m.val.num, 64)
+			if err != nil || x <= 0 || x >= 1 {
+				return d.errAt(m.val.off, p, "%s must be a number above 0 and below 1", m.val.num)
+			}
+			pc.Share = x
+		case "min_members":
+			n, err := d.integer(p, m.val, 2, 1<<20)
+			if err != nil {
+				return err
+			}
+			pc.MinMembers = *n
+		case "window", "max":
+			dur, err := d.duration(p, m.val)
+			if err != nil {
+				return err
+			}
+			if m.key == "window" {
+				pc.Window = *dur
+			} else {
+				pc.Max = *dur
+			}
+		default:
+			return d.unknown(p, m)
+		}
+		return nil
+	})
+	f.Preserve = &pc
+	return err
 }
 
 // duration reads a positive Go duration written as a string, "30s".

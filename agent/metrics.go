@@ -49,6 +49,23 @@ func newMetrics(a *Agent) *metrics {
 		Name: "shoal_data_dir_write_errors_total",
 		Help: "Writes to the data dir that failed (a full disk, an I/O error); each refused the API write it was part of.",
 	}, func() float64 { return float64(a.diskErrors.Load()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shoal_self_preservation",
+		Help: "1 while the agent is in self-preservation: serving the instances of members that failed at once from their last known state.",
+	}, func() float64 {
+		if a.preserving.Load() {
+			return 1
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shoal_self_preservation_members",
+		Help: "Failed members whose instances self-preservation keeps serving.",
+	}, func() float64 {
+		var n int
+		a.Read(func(c *catalog.Catalog) { n = c.Preservation().Nodes })
+		return float64(n)
+	}))
 	gossipCounter := func(name, help string, v func() uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 {

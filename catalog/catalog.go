@@ -173,6 +173,7 @@ type Catalog struct {
 	buckets    [SummaryBuckets]uint64
 	maxSkew    time.Duration
 	stats      Stats
+	pres       preserve // self-preservation (preserve.go)
 }
 
 // Stats counts what the catalog refused, for metrics. Each is a number
@@ -335,7 +336,7 @@ func (c *Catalog) visible(node string) bool {
 		return true
 	}
 	n := c.nodes[node]
-	return n != nil && (n.Status == StatusAlive || n.Status == StatusSuspect)
+	return n != nil && n.Serving()
 }
 
 // store puts e in place of whatever the origin held under its ID.

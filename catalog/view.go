@@ -40,12 +40,18 @@ type Node struct {
 	Epoch       uint64            // from the node's metadata
 	Meta        map[string]string // node metadata (datacenter, ...)
 	StatusSince time.Time         // local time of the last status change
+	// Preserved: the node failed while this agent was in
+	// self-preservation (preserve.go), and is served from its last
+	// known state.
+	Preserved   bool
 	CreateIndex uint64
 	ModifyIndex uint64
 }
 
 // Serving reports whether the node's services are served.
-func (n Node) Serving() bool { return n.Status == StatusAlive || n.Status == StatusSuspect }
+func (n Node) Serving() bool {
+	return n.Status == StatusAlive || n.Status == StatusSuspect || n.Preserved
+}
 
 // SetNode records what memberlist says of a node: its address, status and
 // the epoch in its metadata. Another epoch drops everything the node wrote
@@ -74,6 +80,7 @@ func (c *Catalog) SetNode(n Node, now time.Time) {
 		}
 	}
 	nn := n
+	nn.Preserved = c.notePreserve(old, &n, now)
 	if n.Meta != nil {
 		nn.Meta = make(map[string]string, len(n.Meta))
 		for k, v := range n.Meta {
@@ -87,7 +94,7 @@ func (c *Catalog) SetNode(n Node, now time.Time) {
 			nn.StatusSince = now
 		}
 		if old.Name == n.Name && old.Address == n.Address && old.Port == n.Port &&
-			old.Status == n.Status && old.Epoch == n.Epoch && equalMeta(old.Meta, n.Meta) {
+			old.Status == n.Status && old.Preserved == nn.Preserved && old.Epoch == n.Epoch && equalMeta(old.Meta, n.Meta) {
 			return
 		}
 	} else {

@@ -25,6 +25,7 @@ type span struct{ lo, hi int }
 type nodeView struct {
 	name, address string
 	serving       bool
+	preserved     bool // served by self-preservation (catalog.Node.Preserved)
 	meta          span // key, value pairs, sorted by key once out of the lock
 	createIndex   uint64
 	modifyIndex   uint64
@@ -112,6 +113,7 @@ func (v *serviceView) collect(c *catalog.Catalog, name string, tags []string, ch
 				name:        in.Node.Name,
 				address:     in.Node.Address,
 				serving:     in.Node.Serving(),
+				preserved:   in.Node.Preserved,
 				meta:        v.pairs(in.Node.Meta),
 				createIndex: in.Node.CreateIndex,
 				modifyIndex: in.Node.ModifyIndex,
@@ -370,11 +372,14 @@ const (
 	serfCheckName     = "Serf Health Status"
 	serfAliveOutput   = "Agent alive and reachable"
 	serfFailingOutput = "Agent not live or unreachable"
+	// serfKeptOutput: the node failed while this agent was in
+	// self-preservation; its last known state is served, passing.
+	serfKeptOutput = "Agent unreachable; served from its last known state (self-preservation)"
 )
 
 // appendSerfHealth appends the node's serfHealth check as api.HealthCheck.
 func appendSerfHealth(b []byte, n *nodeView) []byte {
-	status, output := serfStatus(n.serving)
+	status, output := serfStatus(n.serving, n.preserved)
 	b = append(b, `{"Node":`...)
 	b = appendString(b, n.name)
 	b = append(b, `,"CheckID":"`+serfCheckID+`","Name":"`+serfCheckName+`","Status":"`...)
@@ -420,7 +425,10 @@ func (v *serviceView) appendCheck(b []byte, node string, c *checkView) []byte {
 	return append(b, '}')
 }
 
-func serfStatus(serving bool) (status, output string) {
+func serfStatus(serving, preserved bool) (status, output string) {
+	if preserved {
+		return "passing", serfKeptOutput
+	}
 	if serving {
 		return "passing", serfAliveOutput
 	}

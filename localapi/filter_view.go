@@ -146,7 +146,7 @@ func (d *instanceDatum) health(v *serviceView, in *instanceView, dc string) *api
 		CreateIndex: in.createIndex,
 		ModifyIndex: in.modifyIndex,
 	}
-	status, output := serfStatus(n.serving)
+	status, output := serfStatus(n.serving, n.preserved)
 	d.checks = append(d.checks[:0], api.HealthCheck{
 		Node: n.name, CheckID: serfCheckID, Name: serfCheckName, Status: status, Output: output,
 		ServiceTags: []string{}, CreateIndex: n.createIndex, ModifyIndex: n.modifyIndex,

@@ -334,7 +334,7 @@ func appendNodeHealth(out []api.HealthCheck, c *catalog.Catalog, n catalog.Node,
 // serfHealthCheck is the node's serfHealth check as api.HealthCheck; see
 // appendSerfHealth for the instance lists.
 func serfHealthCheck(n catalog.Node) api.HealthCheck {
-	status, output := serfStatus(n.Serving())
+	status, output := serfStatus(n.Serving(), n.Preserved)
 	return api.HealthCheck{
 		Node:        n.Name,
 		CheckID:     serfCheckID,

@@ -45,7 +45,15 @@ type Config struct {
 	// MaxBlocking caps the blocking queries and streams waiting at once;
 	// past it they are answered 429 at once. 0: no cap.
 	MaxBlocking int
+	// Preserving, if set, reports whether the agent is in
+	// self-preservation: reads then carry X-Shoal-Self-Preservation:
+	// true (the instances of members that failed at once are served
+	// from their last known state).
+	Preserving func() bool
 }
+
+// headerPreserving marks reads answered in self-preservation.
+const headerPreserving = "X-Shoal-Self-Preservation"
 
 // apiPrefix is the versioned prefix of every route, as in Consul.
 const apiPrefix = "/v1/"
@@ -175,6 +183,7 @@ type server struct {
 
 	maxWaiting int64
 	waiting    atomic.Int64 // blocking queries and streams now waiting
+	preserving func() bool
 }
 
 // New returns the handler of the local HTTP API: the routes listed in the
@@ -189,7 +198,7 @@ func New(cfg Config) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &server{b: cfg.Backend, log: log.With("component", "http"), metrics: cfg.Metrics, observe: cfg.Observe, acl: cfg.ACL, host: cfg.AllowedHost,
-		maxWaiting: int64(cfg.MaxBlocking)}
+		maxWaiting: int64(cfg.MaxBlocking), preserving: cfg.Preserving}
 }
 
 // ServeHTTP routes one request.
@@ -507,6 +516,9 @@ func (s *server) writeRead(w http.ResponseWriter, q *query, index uint64, body [
 	h["X-Consul-Index"] = []string{strconv.FormatUint(max(index, 1), 10)}
 	h["X-Consul-Knownleader"] = headerTrue
 	h["X-Consul-Lastcontact"] = headerZero
+	if s.preserving != nil && s.preserving() {
+		h[headerPreserving] = headerTrue
+	}
 	if q.filtered {
 		h[headerFiltered] = headerTrue
 	}

@@ -302,12 +302,13 @@ func (c *Cluster) StopAll() {
 	wg.Wait()
 }
 
-// Alive counts the nodes this agent's catalog holds as serving.
+// Alive counts the nodes memberlist holds alive or suspect, as this
+// agent's catalog records them (self-preservation may serve others).
 func (n *Node) Alive() int {
 	count := 0
 	n.Agent.Read(func(c *catalog.Catalog) {
 		for _, nd := range c.Nodes() {
-			if nd.Serving() {
+			if nd.Status == catalog.StatusAlive || nd.Status == catalog.StatusSuspect {
 				count++
 			}
 		}
