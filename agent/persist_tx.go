@@ -50,7 +50,7 @@ func (tx *fileTx) write(path string, data []byte) error {
 	old, err := os.ReadFile(path)
 	existed := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return tx.fail(fmt.Errorf("persist: read %s: %w", path, err))
+		return tx.fail(path, fmt.Errorf("persist: read %s: %w", path, err))
 	}
 	if existed && data != nil && string(old) == string(data) {
 		return nil
@@ -64,14 +64,25 @@ func (tx *fileTx) write(path string, data []byte) error {
 		err = writeFileAtomic(path, data)
 	}
 	if err != nil {
-		return tx.fail(err)
+		return tx.fail(path, err)
 	}
 	tx.undo = append(tx.undo, fileUndo{path: path, old: old, existed: existed})
 	return nil
 }
 
-// fail undoes what the set changed, counts the disk error and returns it.
-func (tx *fileTx) fail(err error) error {
+// fail undoes what the set changed, counts and logs the disk error, and
+// returns it, short: the file relative to the data dir and the system's
+// reason (the log has the rest).
+func (tx *fileTx) fail(path string, err error) error {
+	short := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		rel, rerr := filepath.Rel(tx.a.cfg.DataDir, path)
+		if rerr != nil {
+			rel = path
+		}
+		short = fmt.Errorf("write %s: %w", rel, pe.Err)
+	}
 	for i := len(tx.undo) - 1; i >= 0; i-- {
 		u := tx.undo[i]
 		var uerr error
@@ -89,7 +100,7 @@ func (tx *fileTx) fail(err error) error {
 	}
 	tx.undo = nil
 	tx.a.diskError(err)
-	return fmt.Errorf("%w: %w", localapi.ErrNotKept, err)
+	return fmt.Errorf("%w: %w", localapi.ErrNotKept, short)
 }
 
 // diskError counts a failed data-dir write and logs it, at most once a

@@ -88,6 +88,8 @@ func newCluster(t *testing.T) *cluster {
 		// failed members every second, so that a healed link heals the
 		// cluster at once.
 		"SHOAL_RECONNECT_INTERVAL=1s",
+		// Each host's data dir is a small tmpfs, to fill (full disk).
+		"SHOAL_NETNS_DATA_SIZE=1m",
 	)
 	return c
 }
@@ -359,13 +361,123 @@ func (w *watch) first(since time.Time, want string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// logSays waits until host h's agent log holds s.
+func (c *cluster) logSays(h int, s string) {
+	c.t.Helper()
+	path := filepath.Join(c.state, hostName(h), "agent.log")
+	c.waitFor(fmt.Sprintf("host-%d logs %q", h, s), func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(b, []byte(s)) {
+			return fmt.Errorf("%s has no %q", path, s)
+		}
+		return nil
+	})
+}
+
+// fullDisk fills host 2's data dir (a 1 MiB tmpfs): a registration there
+// fails with one line and is applied nowhere, reads go on, and once the
+// disk has room the same registration succeeds without a restart.
+func (c *cluster) fullDisk() {
+	c.t.Helper()
+	filler := filepath.Join(c.state, hostName(2), "data", "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break // the disk is full
+		}
+	}
+	f.Close()
+	if _, err := c.shoal(2, "register", "--name", "full", "--id", "full-1", "--port", "9100"); err == nil ||
+		!strings.Contains(err.Error(), "no space left on device") {
+		c.t.Fatalf("a registration on a full disk: %v", err)
+	}
+	all := []int{1, 2, 3}
+	c.waitFor("every agent says the cluster converged, the disk full", func() error {
+		for _, h := range all {
+			if _, err := c.shoal(h, "members", "--converged"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	full := func(h int) (string, error) { return c.instances(h, "full") }
+	c.sees("nobody serves the registration refused on a full disk", all, full, "")
+	c.sees("host-2 still answers reads", []int{2}, func(h int) (string, error) { return c.instances(h, "payment") }, "host-3 payment-10.77.0.13:8082 passing")
+	if err := os.Remove(filler); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.shoal(2, "register", "--name", "full", "--id", "full-1", "--port", "9100"); err != nil {
+		c.t.Fatalf("once the disk has room: %v", err)
+	}
+	c.sees("every host serves the registration made once the disk has room", all, full, "host-2 full-1 passing")
+}
+
+// flappingLink takes host 3's link down and up every 3 s for 30 s while
+// hosts 1 and 3 change their services; afterwards every agent sees every
+// member alive and serves the same catalog.
+func (c *cluster) flappingLink() {
+	c.t.Helper()
+	start := time.Now()
+	var want []string
+	i := 0
+	for ; time.Since(start) < 30*time.Second; i++ {
+		state := "down"
+		if i%2 == 1 {
+			state = "up"
+		}
+		c.must(time.Minute, "link", "3", state)
+		if _, err := c.shoal(3, "register", "--name", "flap", "--id", fmt.Sprintf("flap-3-%d", i), "--port", "9200"); err != nil {
+			c.t.Fatal(err)
+		}
+		if i > 0 {
+			if _, err := c.shoal(3, "deregister", fmt.Sprintf("flap-3-%d", i-1)); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+		if _, err := c.shoal(1, "register", "--name", "flap", "--id", fmt.Sprintf("flap-1-%d", i), "--port", "9201"); err != nil {
+			c.t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("host-1 flap-1-%d passing", i))
+		// The flapping itself: the link changes every 3 s, whatever the
+		// agents do meanwhile.
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * 3 * time.Second)))
+	}
+	c.must(time.Minute, "link", "3", "up")
+	flapped := time.Now()
+	all := []int{1, 2, 3}
+	c.sees("after the flapping, every agent sees three members alive", all, c.members, strings.Join([]string{
+		fmt.Sprintf("%s alive %s:7946", hostName(1), hostIP(1)), fmt.Sprintf("%s alive %s:7946", hostName(2), hostIP(2)),
+		fmt.Sprintf("%s alive %s:7946", hostName(3), hostIP(3))}, ", "))
+	want = append(want, fmt.Sprintf("host-3 flap-3-%d passing", i-1))
+	slices.Sort(want)
+	c.sees("after the flapping, every agent serves host-1's flap instances and host-3's last", all,
+		func(h int) (string, error) { return c.instances(h, "flap") }, strings.Join(want, ", "))
+	c.waitFor("after the flapping, every agent says the cluster converged", func() error {
+		for _, h := range all {
+			if _, err := c.shoal(h, "members", "--converged"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	c.t.Logf("after 30 s of a link flapping every 3 s, the agents agreed %v after it stayed up", time.Since(flapped).Round(time.Millisecond))
+}
+
 func hostName(h int) string { return fmt.Sprintf("host-%d", h) }
 func hostIP(h int) string   { return fmt.Sprintf("10.77.0.%d", 10+h) }
 
 // TestNetnsCluster runs three hosts in network namespaces, with the example
 // services spread over them, and checks discovery across hosts, failure
-// detection when a host's link goes down, healing when it comes back, and
-// that `down` leaves nothing behind.
+// detection when a host's link goes down (and the cut-off host's
+// self-preservation), healing when it comes back, a full data disk, a link
+// that flaps for 30 s, and that `down` leaves nothing behind.
 func TestNetnsCluster(t *testing.T) {
 	c := newCluster(t)
 	t.Cleanup(c.cleanup)
@@ -442,12 +554,14 @@ func TestNetnsCluster(t *testing.T) {
 	c.sees("e2e-1 is gone from hosts 1 and 3 after its deregistration", []int{1, 3}, e2e, "")
 
 	// Pull host 3's cable out: the others declare it failed and stop
-	// serving its instances; host 3, alone, does the same for them. While
-	// it is cut off it deregisters one of its services and registers
-	// another; when it is back, the others serve its new catalog at once
-	// (within a second or two of seeing it alive: its payment instance
-	// shows when they do), not at their next push/pull. Watches on hosts
-	// 1 and 2 time both from the agents' own answers.
+	// serving its instances. Host 3, alone, sees both others fail at
+	// once: more likely it is cut off than they are gone, so it enters
+	// self-preservation and keeps serving their instances from its last
+	// copy. While it is cut off it deregisters one of its services and
+	// registers another; when it is back, the others serve its new
+	// catalog at once (within a second or two of seeing it alive: its
+	// payment instance shows when they do), not at their next push/pull.
+	// Watches on hosts 1 and 2 time both from the agents' own answers.
 	if _, err := c.shoal(3, "register", "--name", "heal", "--id", "heal-x", "--port", "9001"); err != nil {
 		t.Fatal(err)
 	}
@@ -465,14 +579,20 @@ func TestNetnsCluster(t *testing.T) {
 	c.sees("hosts 1 and 2 still serve both user instances", []int{1, 2}, func(h int) (string, error) { return c.instances(h, "user") }, userAll)
 	alone := strings.Join([]string{member(1, "failed"), member(2, "failed"), member(3, "alive")}, ", ")
 	c.sees("host-3 sees hosts 1 and 2 failed", []int{3}, c.members, alone)
-	c.sees("host-3 serves no user instance, and still its own payment", []int{3}, func(h int) (string, error) {
+	c.sees("host-3, cut off, keeps serving both user instances (self-preservation) and its own payment", []int{3}, func(h int) (string, error) {
 		u, err := c.instances(h, "user")
 		if err != nil {
 			return "", err
 		}
 		p, err := c.instances(h, "payment")
 		return u + " | " + p, err
-	}, " | "+payment)
+	}, userAll+" | "+payment)
+	c.logSays(3, "self-preservation: many members failed at once")
+	for _, h := range []int{1, 2} {
+		if b, _ := os.ReadFile(filepath.Join(c.state, hostName(h), "agent.log")); bytes.Contains(b, []byte("self-preservation:")) {
+			t.Errorf("host-%d, which lost one member of three, entered self-preservation", h)
+		}
+	}
 	if _, err := c.shoal(3, "deregister", "heal-x"); err != nil {
 		t.Fatal(err)
 	}
@@ -488,6 +608,7 @@ func TestNetnsCluster(t *testing.T) {
 	c.sees("after the link is back, every host finds the payment instance", all, func(h int) (string, error) { return c.instances(h, "payment") }, payment)
 	c.sees("after the link is back, every host finds both user instances", all, func(h int) (string, error) { return c.instances(h, "user") }, userAll)
 	c.sees("after the link is back, hosts 1 and 2 serve heal-y, not heal-x", []int{1, 2}, heal, "host-3 heal-y passing")
+	c.logSays(3, "self-preservation ended")
 	for _, h := range []int{1, 2} {
 		alive, ok1 := watches[fmt.Sprintf("payment-%d", h)].first(healed, "payment-10.77.0.13:8082")
 		current, ok2 := watches[fmt.Sprintf("heal-%d", h)].first(healed, "heal-y")
@@ -536,6 +657,9 @@ func TestNetnsCluster(t *testing.T) {
 	for _, w := range watches {
 		w.stop()
 	}
+
+	c.fullDisk()
+	c.flappingLink()
 
 	if ps := c.processes(); len(ps) != 7 { // 3 agents, 3 services, the client
 		t.Errorf("before down: %d processes from %s/bin, want 7: %q", len(ps), c.state, ps)

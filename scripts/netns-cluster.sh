@@ -24,6 +24,8 @@
 #   SHOAL_NETNS_EXAMPLES 0: agents only, no example services (1)
 #   SHOAL_NETNS_CLIENT   0: no client on host 1 (1)
 #   SHOAL_NETNS_KEEP     1: a failed `up` leaves what it started, to look at (0)
+#   SHOAL_NETNS_DATA_SIZE  each host's data dir is a tmpfs of this size (such
+#                        as 1m), to fill for a full-disk test (off)
 #   SHOAL_BIN            a shoal binary to use instead of building one
 #   SHOAL_AGENT_ARGS     more `shoal agent` flags, split on blanks; they come
 #                        last, so they win
@@ -148,6 +150,9 @@ cmd_down() {
   done
   [ ${#nss[@]} -eq 0 ] || say "deleted namespaces ${nss[*]}"
   if [ -e "$MARK" ]; then
+    for f in "$STATE"/host-*/data; do
+      if mountpoint -q "$f" 2>/dev/null; then umount -l "$f" || die "cannot unmount $f"; fi
+    done
     rm -rf "$STATE"
     say "removed $STATE"
   fi
@@ -264,6 +269,10 @@ cmd_up() {
   for i in $(seq "$n"); do
     dir=$STATE/host-$i
     mkdir -p "$dir/data"
+    if [ -n "${SHOAL_NETNS_DATA_SIZE:-}" ]; then
+      mount -t tmpfs -o "size=$SHOAL_NETNS_DATA_SIZE,mode=0700" tmpfs "$dir/data" ||
+        die "cannot mount a tmpfs of $SHOAL_NETNS_DATA_SIZE on $dir/data"
+    fi
     local join=()
     # Host 1 founds the cluster; the others find it there (and again,
     # after a restart, through the peers kept in their data dirs).
