@@ -33,7 +33,13 @@ type Network struct {
 	mu    sync.RWMutex
 	nodes map[string]*Transport
 	next  uint32
+	down  atomic.Bool // Down: nothing is delivered any more
 }
+
+// Down cuts every link for good: packets are lost and dials fail, so a
+// thousand agents shutting down at once do not each wait out a graceful
+// leave that nobody can receive.
+func (n *Network) Down() { n.down.Store(true) }
 
 // queueDepth is how many packets a transport holds for its memberlist
 // before it drops them.
@@ -74,6 +80,9 @@ func (n *Network) Bytes() uint64 {
 }
 
 func (n *Network) lookup(addr string) *Transport {
+	if n.down.Load() {
+		return nil
+	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.nodes[addr]

@@ -90,3 +90,19 @@ func TestStreams(t *testing.T) {
 		t.Error("dialled a transport that shut down")
 	}
 }
+
+// A network that is down delivers nothing and refuses dials.
+func TestDown(t *testing.T) {
+	n := &Network{}
+	a, b := n.NewTransport(), n.NewTransport()
+	n.Down()
+	a.WriteTo([]byte("x"), b.Addr())
+	if _, err := a.DialTimeout(b.Addr(), time.Second); err == nil {
+		t.Fatal("dialled through a network that is down")
+	}
+	select {
+	case p := <-b.PacketCh():
+		t.Fatalf("a packet got through: %q", p.Buf)
+	case <-time.After(50 * time.Millisecond): // nothing may come: 50 ms is many latencies of 0
+	}
+}
