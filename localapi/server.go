@@ -74,6 +74,8 @@ var routes = []route{
 	{http.MethodPut, "agent/join/", "address", (*server).agentJoin, &need{acl.Agent, acl.Write}},
 	{http.MethodPut, "agent/leave", "", (*server).agentLeave, &need{acl.Agent, acl.Write}},
 	{http.MethodGet, "agent/self", "", (*server).agentSelf, &need{acl.Agent, acl.Read}},
+	{http.MethodGet, "agent/host", "", (*server).agentHost, &need{acl.Operator, acl.Read}},
+	{http.MethodGet, "agent/version", "", (*server).agentVersion, nil},
 	{http.MethodGet, "catalog/services", "", (*server).catalogServices, nil},
 	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService, nil},
 	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes, nil},
@@ -186,7 +188,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt, arg = lookup(p)
 	}
 	if rt == nil {
-		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path))
+		err := refused(p)
+		if !ok || err == nil {
+			err = errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path)
+		}
+		s.fail(w, r, err)
 		return
 	}
 	if r.Method != rt.method {
