@@ -275,6 +275,21 @@ func TestConsulClientEveryRoute(t *testing.T) {
 	case <-time.After(converge):
 		t.Fatal("hash-blocking query did not wake")
 	}
+	status, info, err := cl.Agent().AgentHealthServiceByID("web-1")
+	ok("agent/health/service/id", err)
+	if status != consul.HealthPassing || info == nil || info.Service.ID != "web-1" || len(info.Checks) != 1 {
+		t.Errorf("agent/health/service/id: %s %+v", status, info)
+	}
+	ok("fail", cl.Agent().FailTTL("web-1-ttl", "down"))
+	status, infos, err := cl.Agent().AgentHealthServiceByName("web")
+	ok("agent/health/service/name", err)
+	if status != consul.HealthCritical || len(infos) != 1 {
+		t.Errorf("agent/health/service/name: %s %+v", status, infos)
+	}
+	ok("pass", cl.Agent().PassTTL("web-1-ttl", "up"))
+	if status, _, err := cl.Agent().AgentHealthServiceByID("nope"); err != nil || status != consul.HealthCritical {
+		t.Errorf("unknown service: %s %v", status, err)
+	}
 	stop := make(chan struct{})
 	logs, err := cl.Agent().Monitor("debug", stop, nil)
 	ok("agent/monitor", err)

@@ -70,6 +70,8 @@ var routes = []route{
 	{http.MethodPut, "agent/service/deregister/", "service ID", (*server).agentServiceDeregister, nil},
 	{http.MethodGet, "agent/services", "", (*server).agentServices, nil},
 	{http.MethodGet, "agent/service/", "service ID", (*server).agentService, nil},
+	{http.MethodGet, "agent/health/service/id/", "service ID", (*server).agentHealthByID, nil},
+	{http.MethodGet, "agent/health/service/name/", "service name", (*server).agentHealthByName, nil},
 	{http.MethodGet, "agent/members", "", (*server).agentMembers, nil},
 	{http.MethodPut, "agent/join/", "address", (*server).agentJoin, &need{acl.Agent, acl.Write}},
 	{http.MethodPut, "agent/leave", "", (*server).agentLeave, &need{acl.Agent, acl.Write}},
