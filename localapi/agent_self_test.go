@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-sd/shoal/acl"
 )
 
 // agent/self carries the sections Consul's tools read beside Config and
@@ -137,4 +139,22 @@ func TestRefusedRoutes(t *testing.T) {
 			t.Errorf("%s: %d %q", p, r.code, r.body)
 		}
 	}
+}
+
+// agent/host needs operator:read, as in Consul; agent/version nothing.
+func TestAgentHostNeedsOperatorRead(t *testing.T) {
+	res, err := acl.NewResolver(acl.Config{
+		Enabled: true, DefaultPolicy: "deny",
+		Policies: []acl.PolicyConfig{{Name: "op", Rules: json.RawMessage(`{"operator": "read"}`)}},
+		Tokens:   []acl.TokenConfig{{SecretID: "op", Policies: []string{"op"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Config{Backend: newTestBackend(), ACL: func() *acl.Resolver { return res }})
+	if r := do(t, h, "GET", "/v1/agent/host", ""); r.code != 403 || !strings.Contains(r.body, "operator:read") {
+		t.Errorf("without a token: %d %q", r.code, r.body)
+	}
+	mustStatus(t, do(t, h, "GET", "/v1/agent/host", "", "X-Consul-Token: op"), 200)
+	mustStatus(t, do(t, h, "GET", "/v1/agent/version", ""), 200)
 }
