@@ -238,6 +238,12 @@ func TestConsulClientEveryRoute(t *testing.T) {
 	if len(members) != 3 {
 		t.Errorf("members %d", len(members))
 	}
+	// consul members -filter
+	members, err = cl.Agent().MembersOpts(consul.MembersOpts{Filter: `Name != "node-1"`})
+	ok("agent/members?filter", err)
+	if len(members) != 2 {
+		t.Errorf("members with a filter: %d", len(members))
+	}
 	local, err := cl.Agent().Services()
 	ok("agent/services", err)
 	if len(local) != 2 {

@@ -206,8 +206,13 @@ func contentHash(svc catalog.Service) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-// GET /v1/agent/members
+// GET /v1/agent/members, with ?filter on the members' fields as Consul
+// takes it (Tags["dc"] == "dc1", Status == 1, …).
 func (s *server) agentMembers(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	f, err := q.filter(memberSample)
+	if err != nil {
+		return err
+	}
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 { return c.Index() })
 	if err != nil {
 		return err
@@ -227,7 +232,9 @@ func (s *server) agentMembers(w http.ResponseWriter, r *http.Request, q *query, 
 		m.Tags = nonNilMap(m.Tags)
 		kept = append(kept, m)
 	}
-	members = kept
+	if members, err = narrowSlice(kept, nil, f); err != nil {
+		return err
+	}
 	return s.writeJSON(w, q, index, members)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"testing"
@@ -210,5 +211,38 @@ func TestConnectRoutesAnswerEmpty(t *testing.T) {
 		if r := c.get(p, nil, "filter", "Nope == 1"); r.code != http.StatusBadRequest {
 			t.Errorf("%s with a bad filter: %d", p, r.code)
 		}
+	}
+}
+
+// agent/members takes ?filter, as `consul members -filter` sends it.
+func TestAgentMembersFilter(t *testing.T) {
+	b, h := newTestServer(t)
+	b.addRemote("node-b", "10.0.0.2")
+	b.addRemote("node-c", "10.0.0.3")
+	b.setStatus("node-c", catalog.StatusDead)
+	for _, tt := range []struct {
+		filter string
+		want   []string
+	}{
+		{`Status == 1`, []string{localNode, "node-b"}},
+		{`Addr == "10.0.0.3"`, []string{"node-c"}},
+		{`Name matches "^node-[bc]$" and Status != 4`, []string{"node-b"}},
+	} {
+		r := do(t, h, "GET", "/v1/agent/members?filter="+url.QueryEscape(tt.filter), "")
+		mustStatus(t, r, 200)
+		var ms []api.AgentMember
+		if err := json.Unmarshal([]byte(r.body), &ms); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.Name)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.filter, got, tt.want)
+		}
+	}
+	if r := do(t, h, "GET", "/v1/agent/members?filter=Nope==1", ""); r.code != 400 || r.body[:7] != "filter:" {
+		t.Errorf("bad filter: %d %q", r.code, r.body)
 	}
 }

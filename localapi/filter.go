@@ -42,6 +42,7 @@ var narrowingRoutes = map[string]narrowingParams{
 	"catalog/connect/":       {filter: true, nodeMeta: true},
 	"health/connect/":        {filter: true, nodeMeta: true},
 	"health/ingress/":        {filter: true, nodeMeta: true},
+	"agent/members":          {filter: true},
 	"agent/services":         {filter: true},
 	"agent/checks":           {filter: true},
 	"catalog/nodes":          {filter: true, nodeMeta: true},

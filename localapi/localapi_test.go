@@ -864,7 +864,7 @@ func TestUnsupportedFiltersAreRefused(t *testing.T) {
 	for _, target := range []string{
 		"/v1/catalog/node-services/node-a?node-meta=rack:a",
 		"/v1/catalog/datacenters?filter=x==y",
-		"/v1/agent/members?filter=Name==x",
+		"/v1/coordinate/nodes?filter=Node==x",
 		"/v1/agent/service/web?filter=ID==x",
 		"/v1/health/node/node-a?node-meta=rack:a",
 		"/v1/agent/services?node-meta=&node-meta=rack:a",
