@@ -375,11 +375,15 @@ func TestConsulClientEveryRoute(t *testing.T) {
 	}
 
 	// health/*
-	entries, m, err := other.Health().Service("web", "", true, &consul.QueryOptions{Filter: `Service.Port != 8082`})
-	waitIndex("health/service", m, err)
-	if len(entries) != 2 {
-		t.Errorf("health/service?passing&filter: %d", len(entries))
-	}
+	// web-1's check and node-0's maintenance went back to passing just
+	// now: wait until node-2 has heard.
+	testutil.WaitFor(t, converge, func() error {
+		entries, m, err := other.Health().Service("web", "", true, &consul.QueryOptions{Filter: `Service.Port != 8082`})
+		if err != nil || m.LastIndex == 0 || len(entries) != 2 {
+			return fmt.Errorf("health/service?passing&filter: %d entries, %v", len(entries), err)
+		}
+		return nil
+	})
 	hc, m, err := other.Health().Checks("web", nil)
 	waitIndex("health/checks", m, err)
 	if len(hc) != 1 || hc[0].CheckID != "web-1-ttl" {
