@@ -117,7 +117,15 @@ func TestConsulTemplateNodeAndDatacenters(t *testing.T) {
 	select {
 	case n := <-done:
 		if n == nil || n.Services["cache-1"] == nil {
-			t.Fatalf("woken without the new service: %+v", n)
+			// Woken by another change first (the query blocks on the
+			// catalog's index): the next read has it.
+			testutil.WaitFor(t, converge, func() error {
+				n, _, err := cl.Catalog().Node("node-0", nil)
+				if err != nil || n == nil || n.Services["cache-1"] == nil {
+					return fmt.Errorf("cache-1 not on node-0: %v", err)
+				}
+				return nil
+			})
 		}
 	case <-time.After(converge):
 		t.Fatal("catalog/node did not wake on a registration")
