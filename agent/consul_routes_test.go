@@ -225,7 +225,8 @@ func TestConsulClientEveryRoute(t *testing.T) {
 			t.Errorf("Stats[%s] = %v", sec, stats[sec])
 		}
 	}
-	if serf := stats["serf_lan"].(map[string]any); serf["alive"] != "3" || serf["health_score"] != "0" {
+	// memberlist's health score moves with load (Lifeguard): only there.
+	if serf := stats["serf_lan"].(map[string]any); serf["alive"] != "3" || serf["health_score"] == nil || serf["encrypted"] != "false" {
 		t.Errorf("serf_lan %v", serf)
 	}
 	if a := stats["agent"].(map[string]any); a["services"] != "2" || a["check_ttls"] != "1" {
