@@ -226,7 +226,7 @@ func TestConsulClientEveryRoute(t *testing.T) {
 		}
 	}
 	// memberlist's health score moves with load (Lifeguard): only there.
-	if serf := stats["serf_lan"].(map[string]any); serf["alive"] != "3" || serf["health_score"] == nil || serf["encrypted"] != "false" {
+	if serf := stats["serf_lan"].(map[string]any); serf["members"] != "3" || serf["health_score"] == nil || serf["encrypted"] != "false" {
 		t.Errorf("serf_lan %v", serf)
 	}
 	if a := stats["agent"].(map[string]any); a["services"] != "2" || a["check_ttls"] != "1" {
