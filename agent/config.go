@@ -82,6 +82,11 @@ type Config struct {
 	// DNSNodeTTL is the TTL of node answers (<node>.node.<domain>), in
 	// whole seconds. Default 0, as in Consul.
 	DNSNodeTTL time.Duration
+	// DNSNoNodeMetaTXT leaves nodes' metadata (TXT records) out of the
+	// additional section of DNS answers: Consul's
+	// dns_config.enable_additional_node_meta_txt = false. Default false:
+	// they are there, as in Consul.
+	DNSNoNodeMetaTXT bool
 	// Join lists agents to join at start; the start fails if none answers.
 	Join []string
 	// RetryJoin lists agents to keep trying, with backoff, until joined.

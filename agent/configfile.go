@@ -46,6 +46,8 @@ type FileConfig struct {
 	Domain        *string
 	DNSServiceTTL *time.Duration
 	DNSNodeTTL    *time.Duration
+	// DNSNodeMetaTXT is dns_config.enable_additional_node_meta_txt.
+	DNSNodeMetaTXT *bool
 	// RetryJoin (retry_join) and StartJoin (start_join, which sets
 	// Config.Join) are non-nil when the file has the key, even if the
 	// list is empty: an empty list clears what the defaults had.

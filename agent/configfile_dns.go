@@ -23,6 +23,9 @@ func (f *FileConfig) applyDNS(cfg *Config) {
 	if f.DNSNodeTTL != nil {
 		cfg.DNSNodeTTL = *f.DNSNodeTTL
 	}
+	if f.DNSNodeMetaTXT != nil {
+		cfg.DNSNoNodeMetaTXT = !*f.DNSNodeMetaTXT
+	}
 	if f.DNSPort != nil && *f.DNSPort < 0 {
 		cfg.DNSAddr = ""
 		return
@@ -78,6 +81,11 @@ func (d *configDecoder) dnsConfig(f *FileConfig, path string, v *jsonNode) error
 		switch m.key {
 		case "node_ttl":
 			f.DNSNodeTTL, err = d.ttl(p, m.val)
+		case "enable_additional_node_meta_txt":
+			if m.val.kind != kindBool {
+				return d.typeErr(p, m.val, kindBool)
+			}
+			f.DNSNodeMetaTXT = &m.val.b
 		case "service_ttl":
 			// Consul maps service names (or prefixes ending in '*') to
 			// TTLs; Shoal has one TTL for every service.

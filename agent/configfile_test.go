@@ -233,6 +233,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"negative TTL", `{"dns_config": {"service_ttl": {"*": "-1s"}}}`, `1:38: dns_config.service_ttl.*: "-1s" is out of range`},
 		{"bad TTL", `{"dns_config": {"node_ttl": "soon"}}`, `1:29: dns_config.node_ttl: "soon" is not a duration`},
 		{"unknown dns_config key", `{"dns_config": {"only_passing": true}}`, `1:17: dns_config.only_passing: unknown key`},
+		{"node meta TXT not a bool", `{"dns_config": {"enable_additional_node_meta_txt": "no"}}`, `1:52: dns_config.enable_additional_node_meta_txt: expected true or false, got a string`},
 		{"service_ttl not an object", `{"dns_config": {"service_ttl": "5s"}}`, `1:32: dns_config.service_ttl: expected an object`},
 		{"too deep", `{"service": {"name": "a", "port": 1, "meta": ` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`, `invalid JSON: nested more than 32 deep`},
 	}
@@ -371,6 +372,9 @@ func TestConfigFileApply(t *testing.T) {
 		{"domain and dns TTLs", `{"domain": "consul", "dns_config": {"service_ttl": {"*": "5s"}, "node_ttl": "0s"}}`,
 			with(func(c *Config) { c.DNSNodeTTL = time.Minute }),
 			with(func(c *Config) { c.Domain, c.DNSServiceTTL = "consul", 5*time.Second })},
+		{"node meta TXT off", `{"dns_config": {"enable_additional_node_meta_txt": false}}`, dflt,
+			with(func(c *Config) { c.DNSNoNodeMetaTXT = true })},
+		{"node meta TXT on", `{"dns_config": {"enable_additional_node_meta_txt": true}}`, with(func(c *Config) { c.DNSNoNodeMetaTXT = true }), dflt},
 		{
 			"every setting",
 			`{"node_name": "n", "datacenter": "d", "bind_addr": "10.0.0.1", "advertise_addr": "10.0.0.2",

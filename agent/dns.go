@@ -57,13 +57,14 @@ func (a *Agent) serveDNS(ctx context.Context, wg *sync.WaitGroup, pc net.PacketC
 		return
 	}
 	srv := localapi.NewDNS(localapi.DNSConfig{
-		Backend:    a,
-		Logger:     a.log,
-		Domain:     a.cfg.Domain,
-		ServiceTTL: a.cfg.DNSServiceTTL,
-		NodeTTL:    a.cfg.DNSNodeTTL,
-		Observe:    m.dnsObserver(),
-		ACL:        a.acl.Load,
+		Backend:       a,
+		Logger:        a.log,
+		Domain:        a.cfg.Domain,
+		ServiceTTL:    a.cfg.DNSServiceTTL,
+		NodeTTL:       a.cfg.DNSNodeTTL,
+		Observe:       m.dnsObserver(),
+		ACL:           a.acl.Load,
+		NoNodeMetaTXT: a.cfg.DNSNoNodeMetaTXT,
 	})
 	wg.Add(1)
 	go func() {

@@ -60,12 +60,15 @@ func TestDNSAnswersWhatAnotherAgentRegistered(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(r.Answer) != 1 || len(r.Extra) != 1 {
+		// The target's address, and its node's metadata as TXT.
+		if len(r.Answer) != 1 || len(r.Extra) != 2 {
 			return fmt.Errorf("answer:\n%v", r)
 		}
 		srv, ok := r.Answer[0].(*dns.SRV)
 		a, okA := r.Extra[0].(*dns.A)
-		if !ok || !okA || srv.Port != 8080 || srv.Target != "node-0.node.dc1.shoal." || a.Hdr.Name != srv.Target || !a.A.Equal(net.IPv4(127, 0, 0, 1)) {
+		txt, okT := r.Extra[1].(*dns.TXT)
+		if !ok || !okA || srv.Port != 8080 || srv.Target != "node-0.node.dc1.shoal." || a.Hdr.Name != srv.Target || !a.A.Equal(net.IPv4(127, 0, 0, 1)) ||
+			!okT || txt.Hdr.Name != srv.Target || len(txt.Txt) != 1 || txt.Txt[0] != "shoal-version="+agent.Version {
 			return fmt.Errorf("answer:\n%v", r)
 		}
 		return nil

@@ -75,3 +75,49 @@ func TestFoldNames(t *testing.T) {
 		}
 	}
 }
+
+// NodeServices lists, per node, exactly the instances Instances serves
+// of every name, with the same indexes; a node not served lists none.
+func TestNodeServicesAgreesWithInstances(t *testing.T) {
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		c := New("a", 1)
+		for _, origin := range []string{"a", "b", "c"} {
+			o := c
+			if origin != "a" {
+				o = New(origin, 1)
+				states := []NodeStatus{StatusAlive, StatusSuspect, StatusDead, StatusLeft}
+				setNode(c, origin, states[rng.IntN(len(states))], 1, t0)
+			}
+			for i := range rng.IntN(5) {
+				mustPut(t, o, svc(fmt.Sprintf("%s-%d", origin, i), []string{"web", "db"}[rng.IntN(2)]), t0)
+			}
+			if rng.IntN(2) == 0 {
+				o.Delete(fmt.Sprintf("%s-0", origin), t0) // a tombstone, if it was registered
+			}
+			if o != c {
+				applyAll(t, c, t0, o.LocalEntries()...)
+			}
+		}
+		want := map[string][]string{}
+		for _, name := range []string{"web", "db"} {
+			for _, in := range c.Instances(name) {
+				want[in.Node.Name] = append(want[in.Node.Name], fmt.Sprintf("%s %d %d", in.Service.ID, in.CreateIndex, in.ModifyIndex))
+			}
+		}
+		for _, node := range []string{"a", "b", "c", "none"} {
+			var got []string
+			for _, in := range c.NodeServices(node) {
+				if in.Node.Name != node {
+					t.Fatalf("seed %d: NodeServices(%s) gave an instance of %s", seed, node, in.Node.Name)
+				}
+				got = append(got, fmt.Sprintf("%s %d %d", in.Service.ID, in.CreateIndex, in.ModifyIndex))
+			}
+			w := want[node]
+			slices.Sort(w)
+			if !slices.Equal(got, w) {
+				t.Fatalf("seed %d, node %s: NodeServices %v, Instances %v", seed, node, got, w)
+			}
+		}
+	}
+}

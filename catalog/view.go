@@ -273,3 +273,30 @@ func equalMeta(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// NodeServices lists the live services of the named node, sorted by
+// service ID, with their indexes (Instance without Checks or Status); nil
+// when the node's services are not served (a dead node shows none). Their
+// Service values share tags and meta with the catalog: read only.
+func (c *Catalog) NodeServices(node string) []Instance {
+	o := c.origins[node]
+	if o == nil || !c.visible(node) {
+		return nil
+	}
+	var out []Instance
+	for k, r := range o.entries {
+		if k.kind != KindService || r.Deleted {
+			continue
+		}
+		out = append(out, Instance{
+			Node:        c.nodeOf(node),
+			Service:     r.Service,
+			Version:     r.Version,
+			CreateIndex: r.createIndex,
+			ModifyIndex: r.modifyIndex,
+			Status:      HealthPassing,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service.ID < out[j].Service.ID })
+	return out
+}

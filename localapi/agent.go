@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 
 	"github.com/shoal-sd/shoal/acl"
@@ -205,8 +206,13 @@ func contentHash(svc catalog.Service) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-// GET /v1/agent/members
+// GET /v1/agent/members, with ?filter on the members' fields as Consul
+// takes it (Tags["dc"] == "dc1", Status == 1, …).
 func (s *server) agentMembers(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	f, err := q.filter(memberSample)
+	if err != nil {
+		return err
+	}
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 { return c.Index() })
 	if err != nil {
 		return err
@@ -226,7 +232,9 @@ func (s *server) agentMembers(w http.ResponseWriter, r *http.Request, q *query, 
 		m.Tags = nonNilMap(m.Tags)
 		kept = append(kept, m)
 	}
-	members = kept
+	if members, err = narrowSlice(kept, nil, f); err != nil {
+		return err
+	}
 	return s.writeJSON(w, q, index, members)
 }
 
@@ -261,16 +269,82 @@ func (s *server) agentLeave(w http.ResponseWriter, r *http.Request, _ *query, _ 
 	return nil
 }
 
+// selfBody is the body of /v1/agent/self: api.Self and the sections
+// Consul's tools read beside it. `consul info` prints Stats and fails
+// without it.
+type selfBody struct {
+	api.Self
+	// Coord is this agent's network coordinate; null until it has one.
+	Coord *api.Coordinate
+	// DebugConfig holds the settings Consul's tools look up there.
+	DebugConfig map[string]any
+	Stats       map[string]map[string]string
+	// XDS says that no proxy is served: Shoal has no Connect.
+	XDS xdsSelf `json:"xDS"`
+}
+
+// xdsSelf is Consul's xDS section with every port off (-1).
+type xdsSelf struct {
+	SupportedProxies map[string][]string
+	Port             int
+	Ports            struct{ Plaintext, TLS int }
+}
+
 // GET /v1/agent/self
 func (s *server) agentSelf(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 { return c.Index() })
 	if err != nil {
 		return err
 	}
-	self := s.b.Self()
-	self.Meta = nonNilMap(self.Meta)
-	self.Member.Tags = nonNilMap(self.Member.Tags)
-	return s.writeJSON(w, q, index, &self)
+	out := selfBody{Self: s.b.Self()}
+	out.Meta = nonNilMap(out.Meta)
+	out.Member.Tags = nonNilMap(out.Member.Tags)
+	for _, c := range s.b.Coordinates() {
+		if c.Node == out.Config.NodeName {
+			out.Coord = c.Coord
+		}
+	}
+	cfg := out.Config
+	out.DebugConfig = map[string]any{
+		"Datacenter":        cfg.Datacenter,
+		"PrimaryDatacenter": cfg.PrimaryDatacenter,
+		"NodeName":          cfg.NodeName,
+		"NodeID":            cfg.NodeID,
+		"NodeMeta":          out.Meta,
+		"ServerMode":        false,
+		"ConnectEnabled":    false,
+		"ACLsEnabled":       s.acl != nil && s.acl().Enabled(),
+		"GRPCPort":          -1,
+		"GRPCTLSPort":       -1,
+		"Version":           cfg.Version,
+	}
+	out.Stats = s.b.Stats()
+	if out.Stats == nil {
+		out.Stats = map[string]map[string]string{}
+	}
+	out.Stats["runtime"] = map[string]string{
+		"os":         runtime.GOOS,
+		"arch":       runtime.GOARCH,
+		"version":    runtime.Version(),
+		"cpu_count":  strconv.Itoa(runtime.NumCPU()),
+		"max_procs":  strconv.Itoa(runtime.GOMAXPROCS(0)),
+		"goroutines": strconv.Itoa(runtime.NumGoroutine()),
+	}
+	out.Stats["build"] = map[string]string{"version": cfg.Version, "revision": cfg.Revision, "prerelease": ""}
+	out.XDS = xdsSelf{SupportedProxies: map[string][]string{}, Port: -1}
+	out.XDS.Ports.Plaintext, out.XDS.Ports.TLS = -1, -1
+	return s.writeJSON(w, q, index, &out)
+}
+
+// GET /v1/agent/version (Consul 1.16+): the agent's version.
+func (s *server) agentVersion(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	cfg := s.b.Self().Config
+	return s.writeJSON(w, q, 0, map[string]string{
+		"SHA":          cfg.Revision,
+		"BuildDate":    "",
+		"HumanVersion": cfg.Version,
+		"FIPS":         "",
+	})
 }
 
 // GET /v1/status/leader. Shoal has no leader; the local agent answers with

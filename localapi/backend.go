@@ -128,6 +128,12 @@ type Backend interface {
 	// failure is in Messages.
 	Keyring(ctx context.Context, op string, key []byte, localOnly bool) (api.KeyringResponse, error)
 
+	// Stats returns figures the agent keeps about itself, by section and
+	// name, for the Stats of /v1/agent/self (Consul's `consul info`
+	// prints them): "agent", "serf_lan" (memberlist's view), and Shoal's
+	// own sections. The handler adds "runtime" and "build".
+	Stats() map[string]map[string]string
+
 	// Monitor streams the agent's log lines at level and above, as slog
 	// text lines or, with json, JSON lines, each ending in '\n', until ctx
 	// ends; the channel is closed then. Lines are read only. A reader

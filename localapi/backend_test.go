@@ -584,3 +584,7 @@ func localRequest(method, target string, body io.Reader) *http.Request {
 	req.Host = "127.0.0.1:8500"
 	return req
 }
+
+func (b *testBackend) Stats() map[string]map[string]string {
+	return map[string]map[string]string{"agent": {"services": "0"}}
+}

@@ -12,6 +12,13 @@ import (
 // GET /v1/catalog/services: every served service name with the sorted
 // union of its instances' tags.
 func (s *server) catalogServices(w http.ResponseWriter, r *http.Request, q *query, _ string) error {
+	nm, f, err := q.narrowing(catalogSample)
+	if err != nil {
+		return err
+	}
+	if nm != nil || f != nil {
+		return s.catalogServicesNarrowed(w, r, q, nm, f)
+	}
 	var svcs map[string][]string
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		svcs = c.Services() // a fresh map of fresh slices: ours to keep
@@ -141,17 +148,7 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request, q *query, 
 	dc := s.b.Datacenter()
 	out := make([]api.Node, len(nodes))
 	for i, n := range nodes {
-		id := catalog.NodeIDBytes(n.Name)
-		out[i] = api.Node{
-			ID:              string(id[:]),
-			Node:            n.Name,
-			Address:         n.Address,
-			Datacenter:      dc,
-			TaggedAddresses: taggedAddresses(n.Address),
-			Meta:            nonNilMap(n.Meta),
-			CreateIndex:     n.CreateIndex,
-			ModifyIndex:     n.ModifyIndex,
-		}
+		out[i] = apiNode(n, dc)
 	}
 	keep := func(n *api.Node) bool {
 		if !q.authz.Can(acl.Node, n.Node, acl.Read) {
@@ -176,4 +173,19 @@ func insertNode(nodes []catalog.Node, n catalog.Node) []catalog.Node {
 	copy(nodes[i+1:], nodes[i:])
 	nodes[i] = n
 	return nodes
+}
+
+// apiNode shows a node as Consul's catalog does.
+func apiNode(n catalog.Node, dc string) api.Node {
+	id := catalog.NodeIDBytes(n.Name)
+	return api.Node{
+		ID:              string(id[:]),
+		Node:            n.Name,
+		Address:         n.Address,
+		Datacenter:      dc,
+		TaggedAddresses: taggedAddresses(n.Address),
+		Meta:            nonNilMap(n.Meta),
+		CreateIndex:     n.CreateIndex,
+		ModifyIndex:     n.ModifyIndex,
+	}
 }

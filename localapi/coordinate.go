@@ -110,6 +110,19 @@ func (s *server) sortNodesNear(nodes []catalog.Node, near string) {
 	slices.SortStableFunc(nodes, func(a, b catalog.Node) int { return rtts[a.Name].compare(rtts[b.Name]) })
 }
 
+// sortChecksNear orders checks by their node's estimated round trip
+// from near, as sortNear orders instances (health/checks and
+// health/state take ?near in Consul).
+func (s *server) sortChecksNear(checks []api.HealthCheck, near string) {
+	rtts := make(map[string]rtt)
+	for _, c := range checks {
+		if _, ok := rtts[c.Node]; !ok {
+			rtts[c.Node] = s.rttFrom(near, c.Node)
+		}
+	}
+	slices.SortStableFunc(checks, func(a, b api.HealthCheck) int { return rtts[a.Node].compare(rtts[b.Node]) })
+}
+
 // fillHeard sets every node's last-heard age, in one call to the Backend.
 func (v *serviceView) fillHeard(b Backend) {
 	v.names = v.names[:0]

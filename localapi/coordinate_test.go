@@ -123,7 +123,10 @@ func nearServer(t *testing.T) (*testBackend, *consulapi.Client, func(path string
 // instances by them: the node itself, then nearest first, nodes without
 // a coordinate last.
 func TestNearOrdersByInjectedRTTs(t *testing.T) {
-	_, cl, _ := nearServer(t)
+	b, cl, _ := nearServer(t)
+	for _, n := range []string{"node-b", "node-c", "node-d", "node-e", "node-f"} {
+		b.putRemoteCheck(n, catalog.Check{ID: "service:web-" + n[5:], Name: "web", ServiceID: "web-" + n[5:], Type: "ttl", Status: catalog.HealthPassing})
+	}
 	fromAgent := []string{localNode, "node-c", "node-e", "node-b", "node-d", "node-f"}
 	fromD := []string{"node-d", "node-b", "node-e", "node-c", localNode, "node-f"}
 	byName := []string{localNode, "node-b", "node-c", "node-d", "node-e", "node-f"}
@@ -164,7 +167,28 @@ func TestNearOrdersByInjectedRTTs(t *testing.T) {
 		for _, n := range ns {
 			nodes = append(nodes, n.Node)
 		}
-		for what, got := range map[string][]string{"health": health, "health passing tag": passing, "catalog": cat, "nodes": nodes} {
+		// The checks lists, node by node (each node's checks together).
+		var state, checks []string
+		hs, _, err := cl.Health().State(consulapi.HealthAny, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range hs {
+			if len(state) == 0 || state[len(state)-1] != c.Node {
+				state = append(state, c.Node)
+			}
+		}
+		hc, _, err := cl.Health().Checks("web", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range hc {
+			checks = append(checks, c.Node)
+		}
+		if want := slices.DeleteFunc(slices.Clone(tc.want), func(n string) bool { return n == localNode }); !slices.Equal(checks, want) {
+			t.Errorf("near=%q health/checks: %v, want %v", tc.near, checks, want)
+		}
+		for what, got := range map[string][]string{"health": health, "health passing tag": passing, "catalog": cat, "nodes": nodes, "health/state": state} {
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("near=%q %s: %v, want %v", tc.near, what, got, tc.want)
 			}

@@ -28,6 +28,22 @@ import (
 //	_<name>._<tag>.service[.<dc>].<domain>       RFC 2782; _tcp and _udp mean no tag
 //	<node>.node[.<dc>].<domain>                  A, AAAA, ANY
 //	<hex IP>.addr[.<dc>].<domain>                A, AAAA (SRV targets, as in Consul)
+//	<reversed IP>.in-addr.arpa, ….ip6.arpa       PTR (reverse lookups, as in Consul)
+//	<domain>                                     SOA, NS
+//
+// A node's metadata is answered as TXT records, one "key=value" per pair
+// (RFC 1464; a key starting "rfc1035-" gives its value alone, as in
+// Consul): in the answer to a TXT or ANY query of the node, and, unless
+// DNSConfig.NoNodeMetaTXT (Consul's enable_additional_node_meta_txt =
+// false), in the additional section beside the node's address, in node
+// answers and for the node targets of SRV answers.
+//
+// A PTR query of an address answers the node names of the served nodes
+// at that address, <node>.node.<dc>.<domain>; only when no node is there,
+// the services with an instance registered at that address,
+// <name>.service.<domain>, as Consul does. The apex's NS is this agent,
+// <node>.node.<dc>.<domain>, with its address beside it: every agent
+// answers for the whole domain.
 //
 // Names, tags and the datacenter match without regard to case. Only
 // instances that are passing or warning are answered: Consul's DNS
@@ -50,7 +66,7 @@ import (
 // never set.
 //
 // UDP answers fit 512 bytes, or the buffer size the client advertises in
-// EDNS0 (up to 4,096). An answer that does not fit keeps the records that
+// EDNS0 (up to 4,096); the OPT of the answer gives that same size back. An answer that does not fit keeps the records that
 // do and sets TC, and the client asks again over TCP for the whole answer
 // (up to 64 KB). Additional records that do not fit are dropped without
 // TC (RFC 2181 §9). Consul's udp_answer_limit (3 records over UDP) has no
@@ -94,6 +110,10 @@ type DNSConfig struct {
 	// ACL, if set, returns the token resolver in force: DNS answers
 	// with what the default token may read, as Consul's does.
 	ACL func() *acl.Resolver
+	// NoNodeMetaTXT leaves nodes' metadata out of the additional section
+	// (Consul's dns_config.enable_additional_node_meta_txt = false); a
+	// TXT query of a node still answers it.
+	NoNodeMetaTXT bool
 }
 
 // DNSServer answers DNS queries from the agent's catalog. It is a
@@ -108,6 +128,7 @@ type DNSServer struct {
 	nodeTTL  uint32
 	observe  func(qtype, rcode string)
 	shutdown time.Duration // how long Serve waits for queries under way
+	metaTXT  bool          // node metadata in additional sections
 }
 
 var _ dns.Handler = (*DNSServer)(nil)
@@ -160,6 +181,7 @@ func NewDNS(cfg DNSConfig) *DNSServer {
 		nodeTTL:  ttlSeconds(cfg.NodeTTL),
 		observe:  cfg.Observe,
 		shutdown: 5 * time.Second,
+		metaTXT:  !cfg.NoNodeMetaTXT,
 	}
 }
 
@@ -304,9 +326,11 @@ func (s *DNSServer) reply(req *dns.Msg, tcp bool) (*dns.Msg, int) {
 		size = dns.MaxMsgSize
 	}
 	opt := req.IsEdns0()
+	udpSize := dns.MinMsgSize // what the client takes over UDP, as far as this server goes
 	if opt != nil {
+		udpSize = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
 		if !tcp {
-			size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+			size = udpSize
 		}
 	}
 	qtype := "none"
@@ -322,9 +346,10 @@ func (s *DNSServer) reply(req *dns.Msg, tcp bool) (*dns.Msg, int) {
 		s.answer(resp, req.Question[0])
 	}
 	if opt != nil {
-		// An EDNS0 query gets an OPT back (RFC 6891 §7), with the size
-		// this server takes; DNSSEC (the DO bit) is not supported.
-		resp.SetEdns0(maxUDPSize, false)
+		// An EDNS0 query gets an OPT back (RFC 6891 §7) with the client's
+		// size, as Consul's does (at least 512, at most what this server
+		// sends); DNSSEC (the DO bit) is not supported.
+		resp.SetEdns0(uint16(udpSize), false)
 	}
 	if s.observe != nil {
 		s.observe(qtype, rcodeLabel(resp.Rcode))
@@ -365,6 +390,10 @@ func (s *DNSServer) answer(resp *dns.Msg, q dns.Question) {
 		return
 	}
 	labels := dns.SplitDomainName(q.Name)
+	if ip, ok, arpa := reverseIP(labels); arpa {
+		s.ptr(resp, q, ip, ok)
+		return
+	}
 	n := len(labels) - len(s.labels)
 	if n < 0 || !equalLabels(labels[n:], s.labels) {
 		// Not ours, and the agent does not recurse.
@@ -426,13 +455,30 @@ func equalLabels(a, b []string) bool {
 	return true
 }
 
-// apex answers for the domain itself: its SOA, nothing else.
+// apex answers for the domain itself: its SOA and its NS, this agent.
 func (s *DNSServer) apex(resp *dns.Msg, q dns.Question) {
-	if q.Qtype != dns.TypeSOA && q.Qtype != dns.TypeANY {
+	any := q.Qtype == dns.TypeANY
+	if q.Qtype != dns.TypeSOA && q.Qtype != dns.TypeNS && !any {
 		s.negative(resp, dns.RcodeSuccess, 0)
 		return
 	}
-	resp.Answer = append(resp.Answer, s.soa(s.serial()))
+	if q.Qtype == dns.TypeSOA || any {
+		resp.Answer = append(resp.Answer, s.soa(s.serial()))
+	}
+	if q.Qtype == dns.TypeNS || any {
+		self := s.b.Self()
+		target := self.Config.NodeName + ".node." + s.b.Datacenter() + "." + s.domain
+		resp.Answer = append(resp.Answer, &dns.NS{
+			Hdr: dns.RR_Header{Name: s.domain, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: s.nodeTTL},
+			Ns:  target,
+		})
+		if ip, err := netip.ParseAddr(self.Member.Addr); err == nil {
+			h := dns.RR_Header{Name: target, Class: dns.ClassINET, Ttl: s.nodeTTL}
+			if rr := addrRecord(h, ip.Unmap().WithZone(""), true, true); rr != nil {
+				resp.Extra = append(resp.Extra, rr)
+			}
+		}
+	}
 }
 
 // negative makes resp an NXDOMAIN (rcode RcodeNameError) or an empty
@@ -504,7 +550,9 @@ func (s *DNSServer) service(resp *dns.Msg, q dns.Question, rest []string) {
 	var (
 		insts  []dnsInstance
 		serial uint32
+		meta   map[string][]string // TXT strings of the nodes, for SRV answers
 	)
+	withMeta := s.metaTXT && (q.Qtype == dns.TypeSRV || q.Qtype == dns.TypeANY)
 	s.b.Read(func(c *catalog.Catalog) {
 		serial = soaSerial(c)
 		if catalog.ValidateName("name", name) != nil {
@@ -527,6 +575,14 @@ func (s *DNSServer) service(resp *dns.Msg, q dns.Question, rest []string) {
 			w := svc.Weights.Passing
 			if status == catalog.HealthWarning {
 				w = svc.Weights.Warning
+			}
+			if withMeta {
+				if _, ok := meta[n.Name]; !ok {
+					if meta == nil {
+						meta = make(map[string][]string)
+					}
+					meta[n.Name] = metaStrings(n.Meta)
+				}
 			}
 			insts = append(insts, dnsInstance{
 				node:     n.Name,
@@ -594,11 +650,12 @@ func (s *DNSServer) service(resp *dns.Msg, q dns.Question, rest []string) {
 				continue
 			}
 			var target string
+			nodeTarget := false
 			switch {
 			case host != "":
 				target = dns.Fqdn(host)
 			case in.addr == "" || in.addr == in.nodeAddr:
-				target = in.node + ".node." + dc + "." + s.domain
+				target, nodeTarget = in.node+".node."+dc+"."+s.domain, true
 			default:
 				target = hexIP(ip) + ".addr." + dc + "." + s.domain
 			}
@@ -610,6 +667,9 @@ func (s *DNSServer) service(resp *dns.Msg, q dns.Question, rest []string) {
 			if host == "" && !seen[srvKey{target, 0}] {
 				seen[srvKey{target, 0}] = true
 				resp.Extra = append(resp.Extra, addrRecord(hdr(target, 0), ip, true, true))
+				if nodeTarget && withMeta {
+					resp.Extra = appendTXT(resp.Extra, hdr(target, dns.TypeTXT), meta[in.node])
+				}
 			}
 		}
 	}
@@ -682,6 +742,7 @@ func (s *DNSServer) node(resp *dns.Msg, q dns.Question, rest []string) {
 		addr          string
 		found, isSelf bool
 		serial        uint32
+		meta          []string
 	)
 	s.b.Read(func(c *catalog.Catalog) {
 		serial = soaSerial(c)
@@ -704,23 +765,36 @@ func (s *DNSServer) node(resp *dns.Msg, q dns.Question, rest []string) {
 		}
 		nd, _ := c.Node(n)
 		if nd.Serving() || nd.Name == c.LocalName() {
-			found, addr = true, nd.Address
+			found, addr, meta = true, nd.Address, metaStrings(nd.Meta)
 		}
 	})
 	if !found {
 		s.negative(resp, dns.RcodeNameError, serial)
 		return
 	}
-	if addr == "" && isSelf {
-		addr = s.b.Self().Member.Addr
+	if isSelf && (addr == "" || meta == nil) {
+		self := s.b.Self()
+		if addr == "" {
+			addr = self.Member.Addr
+		}
+		if meta == nil {
+			meta = metaStrings(self.Meta)
+		}
 	}
+	any := q.Qtype == dns.TypeANY
 	if ip, err := netip.ParseAddr(addr); err == nil {
 		ip = ip.Unmap().WithZone("")
 		h := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: s.nodeTTL}
-		any := q.Qtype == dns.TypeANY
 		if rr := addrRecord(h, ip, any || q.Qtype == dns.TypeA, any || q.Qtype == dns.TypeAAAA); rr != nil {
 			resp.Answer = append(resp.Answer, rr)
 		}
+	}
+	txt := dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: s.nodeTTL}
+	switch {
+	case any || q.Qtype == dns.TypeTXT:
+		resp.Answer = appendTXT(resp.Answer, txt, meta)
+	case s.metaTXT && len(resp.Answer) > 0:
+		resp.Extra = appendTXT(resp.Extra, txt, meta)
 	}
 	if len(resp.Answer) == 0 {
 		s.negative(resp, dns.RcodeSuccess, serial)

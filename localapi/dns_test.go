@@ -260,8 +260,11 @@ func TestDNSRecordTypes(t *testing.T) {
 			[]string{
 				"0a000102.addr.dc1.shoal. IN A 10.0.1.2",
 				"node-b.node.dc1.shoal. IN A 10.0.0.2",
+				`node-b.node.dc1.shoal. IN TXT "rack=r1"`, // the node's metadata beside its address
 				"node-c.node.dc1.shoal. IN AAAA fd00::3",
+				`node-c.node.dc1.shoal. IN TXT "rack=r1"`,
 				"node-g.node.dc1.shoal. IN A 10.0.0.7",
+				`node-g.node.dc1.shoal. IN TXT "rack=r1"`,
 			},
 		},
 		{
@@ -270,12 +273,13 @@ func TestDNSRecordTypes(t *testing.T) {
 				"_web._v1.service.shoal. IN SRV 1 1 8082 node-c.node.dc1.shoal.",
 				"_web._v1.service.shoal. IN SRV 1 5 8080 node-b.node.dc1.shoal.",
 			},
-			[]string{"node-b.node.dc1.shoal. IN A 10.0.0.2", "node-c.node.dc1.shoal. IN AAAA fd00::3"},
+			[]string{"node-b.node.dc1.shoal. IN A 10.0.0.2", `node-b.node.dc1.shoal. IN TXT "rack=r1"`,
+				"node-c.node.dc1.shoal. IN AAAA fd00::3", `node-c.node.dc1.shoal. IN TXT "rack=r1"`},
 		},
 		{
 			"api.service.shoal.", dns.TypeSRV,
 			[]string{"api.service.shoal. IN SRV 1 1 9000 node-a.node.dc1.shoal."},
-			[]string{"node-a.node.dc1.shoal. IN A 10.0.0.1"},
+			[]string{"node-a.node.dc1.shoal. IN A 10.0.0.1", `node-a.node.dc1.shoal. IN TXT "shoal-epoch=100"`},
 		},
 		{
 			"v2.web.service.shoal.", dns.TypeANY,
@@ -285,7 +289,9 @@ func TestDNSRecordTypes(t *testing.T) {
 		{"ext.service.shoal.", dns.TypeSRV, []string{"ext.service.shoal. IN SRV 1 1 443 ext.example.com."}, nil},
 		{"ext.service.shoal.", dns.TypeA, []string{"ext.service.shoal. IN CNAME ext.example.com."}, nil},
 		{"ext.service.shoal.", dns.TypeAAAA, []string{"ext.service.shoal. IN CNAME ext.example.com."}, nil},
-		{"node-c.node.shoal.", dns.TypeANY, []string{"node-c.node.shoal. IN AAAA fd00::3"}, nil},
+		{"node-c.node.shoal.", dns.TypeANY, []string{"node-c.node.shoal. IN AAAA fd00::3", `node-c.node.shoal. IN TXT "rack=r1"`}, nil},
+		{"node-c.node.shoal.", dns.TypeAAAA, []string{"node-c.node.shoal. IN AAAA fd00::3"}, []string{`node-c.node.shoal. IN TXT "rack=r1"`}},
+		{"node-c.node.shoal.", dns.TypeTXT, []string{`node-c.node.shoal. IN TXT "rack=r1"`}, nil},
 		{"shoal.", dns.TypeSOA, []string{"shoal. IN SOA ns.shoal. hostmaster.shoal. 0 3600 600 86400 0"}, nil},
 	}
 	for _, tt := range tests {
@@ -409,8 +415,9 @@ func TestDNSTruncatesUDPAndAnswersInFullOverTCP(t *testing.T) {
 		if full.Truncated || len(full.Answer) != want {
 			t.Errorf("%s over TCP: TC %v, %d answers; want all %d", dns.TypeToString[qt], full.Truncated, len(full.Answer), want)
 		}
-		if qt != dns.TypeA && len(full.Extra) != 60 {
-			t.Errorf("%s over TCP: %d additional records, want 60", dns.TypeToString[qt], len(full.Extra))
+		// Each target's address and its node's metadata (one pair).
+		if qt != dns.TypeA && len(full.Extra) != 120 {
+			t.Errorf("%s over TCP: %d additional records, want 120", dns.TypeToString[qt], len(full.Extra))
 		}
 		checkExtraMatchesAnswers(t, full)
 	}
@@ -452,8 +459,8 @@ func TestDNSHonoursTheEDNS0BufferSize(t *testing.T) {
 		r, n := exchangeUDP(t, addr, m)
 		limit := min(max(int(tt.bufsize), 512), 4096)
 		opt := r.IsEdns0()
-		if opt == nil || opt.UDPSize() != 4096 || opt.Version() != 0 {
-			t.Errorf("%s at %d: OPT %v, want one with 4096", dns.TypeToString[tt.qtype], tt.bufsize, opt)
+		if opt == nil || int(opt.UDPSize()) != limit || opt.Version() != 0 {
+			t.Errorf("%s at %d: OPT %v, want one with the client's size, %d", dns.TypeToString[tt.qtype], tt.bufsize, opt, limit)
 		}
 		if n > limit || r.Truncated == tt.full || tt.full && len(r.Answer) != 60 {
 			t.Errorf("%s at %d: %d bytes, TC %v, %d answers; want at most %d bytes, whole %v",
@@ -587,8 +594,9 @@ func FuzzDNSQuery(f *testing.F) {
 		f.Add(b)
 	}
 	for _, name := range []string{"web.service.shoal.", "v1.prod.web.service.dc1.shoal.", "_web._tcp.service.shoal.",
-		"node-b.node.shoal.", "0a000102.addr.dc1.shoal.", "shoal.", "example.com.", "big.service.shoal.", `a\.b\032c.web.service.shoal.`} {
-		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeANY, dns.TypeSOA} {
+		"node-b.node.shoal.", "0a000102.addr.dc1.shoal.", "shoal.", "example.com.", "big.service.shoal.", `a\.b\032c.web.service.shoal.`,
+		"2.0.0.10.in-addr.arpa.", "2.1.0.10.in-addr.arpa.", "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeANY, dns.TypeSOA, dns.TypeNS, dns.TypeTXT, dns.TypePTR} {
 			seed(name, qt, 0, nil)
 		}
 	}

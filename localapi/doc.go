@@ -13,10 +13,19 @@
 //	GET status/leader                 GET status/peers
 //	GET agent/metrics                 GET agent/monitor
 //	GET coordinate/nodes              GET coordinate/node/:node
+//	GET catalog/node/:node            GET catalog/node-services/:node
+//	GET catalog/datacenters           GET agent/host
+//	GET agent/version                 GET agent/health/service/id/:id
+//	GET agent/health/service/name/:name
+//	GET catalog/connect/:service      GET health/connect/:service
+//	GET health/ingress/:service       (always []: Shoal has no Connect)
 //
-// catalog/service, catalog/nodes and health/service sort by estimated
-// round trip from a node with ?near=NODE (or _agent); the instance lists
-// give each instance's ShoalLastHeardMs, a Shoal addition.
+// catalog/service, catalog/nodes, health/service, health/checks and
+// health/state sort by estimated round trip from a node with ?near=NODE
+// (or _agent); the instance lists give each instance's ShoalLastHeardMs,
+// a Shoal addition. Consul's routes that need its servers or Connect (kv,
+// session, query, acl, connect, snapshot, …) are refused with 501 and
+// the reason (refused.go); any other path is a 404.
 //
 // Health checks:
 //

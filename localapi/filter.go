@@ -33,17 +33,24 @@ import (
 type narrowingParams struct{ filter, nodeMeta bool }
 
 // narrowingRoutes lists the routes that apply filter or node-meta, by
-// route path. Consul also takes node-meta on catalog/services; Shoal
-// refuses it there (see README).
+// route path, as Consul's do. (The Connect routes answer [] whatever
+// they are given, but check both.)
 var narrowingRoutes = map[string]narrowingParams{
-	"agent/services":   {filter: true},
-	"agent/checks":     {filter: true},
-	"catalog/nodes":    {filter: true, nodeMeta: true},
-	"catalog/service/": {filter: true, nodeMeta: true},
-	"health/service/":  {filter: true, nodeMeta: true},
-	"health/checks/":   {filter: true, nodeMeta: true},
-	"health/node/":     {filter: true},
-	"health/state/":    {filter: true, nodeMeta: true},
+	"catalog/services":       {filter: true, nodeMeta: true},
+	"catalog/node/":          {filter: true},
+	"catalog/node-services/": {filter: true},
+	"catalog/connect/":       {filter: true, nodeMeta: true},
+	"health/connect/":        {filter: true, nodeMeta: true},
+	"health/ingress/":        {filter: true, nodeMeta: true},
+	"agent/members":          {filter: true},
+	"agent/services":         {filter: true},
+	"agent/checks":           {filter: true},
+	"catalog/nodes":          {filter: true, nodeMeta: true},
+	"catalog/service/":       {filter: true, nodeMeta: true},
+	"health/service/":        {filter: true, nodeMeta: true},
+	"health/checks/":         {filter: true, nodeMeta: true},
+	"health/node/":           {filter: true},
+	"health/state/":          {filter: true, nodeMeta: true},
 }
 
 // refuseNarrowing refuses filter and node-meta on a route that does not

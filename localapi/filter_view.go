@@ -20,6 +20,7 @@ var (
 	serviceSample = sampleOf[api.AgentService]()
 	agentCheckSmp = sampleOf[api.AgentCheck]()
 	checkSample   = sampleOf[api.HealthCheck]()
+	memberSample  = sampleOf[api.AgentMember]()
 )
 
 // narrow drops the instances whose node lacks a pair of nm or that f

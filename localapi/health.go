@@ -209,8 +209,10 @@ func (s *server) healthChecks(w http.ResponseWriter, r *http.Request, q *query, 
 		return err
 	}
 	out := []api.HealthCheck{}
+	near := ""
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		out = out[:0]
+		near = q.nearNode(c.LocalName())
 		for _, v := range c.ServiceChecks(name) {
 			if nm != nil {
 				if n, ok := c.Node(v.Node); !ok || !nm.match(n.Meta) {
@@ -227,6 +229,9 @@ func (s *server) healthChecks(w http.ResponseWriter, r *http.Request, q *query, 
 	out = readableChecks(q, out)
 	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
+	}
+	if near != "" {
+		s.sortChecksNear(out, near)
 	}
 	return s.writeJSON(w, q, index, out)
 }
@@ -278,8 +283,10 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request, q *query, s
 		return err
 	}
 	out := []api.HealthCheck{}
+	near := ""
 	index, err := s.read(r.Context(), q, func(c *catalog.Catalog) uint64 {
 		out = out[:0]
+		near = q.nearNode(c.LocalName())
 		hasLocal := false
 		nodes := c.Nodes()
 		served := nodes[:0]
@@ -307,6 +314,9 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request, q *query, s
 	out = readableChecks(q, out)
 	if out, err = narrowSlice(out, nil, f); err != nil {
 		return err
+	}
+	if near != "" {
+		s.sortChecksNear(out, near)
 	}
 	return s.writeJSON(w, q, index, out)
 }

@@ -862,9 +862,9 @@ func TestUnsupportedFiltersAreRefused(t *testing.T) {
 	tb := newTestBackend()
 	h := New(Config{Backend: tb})
 	for _, target := range []string{
-		"/v1/catalog/services?node-meta=rack:a",
-		"/v1/catalog/services?filter=ServiceName==x",
-		"/v1/agent/members?filter=Name==x",
+		"/v1/catalog/node-services/node-a?node-meta=rack:a",
+		"/v1/catalog/datacenters?filter=x==y",
+		"/v1/coordinate/nodes?filter=Node==x",
 		"/v1/agent/service/web?filter=ID==x",
 		"/v1/health/node/node-a?node-meta=rack:a",
 		"/v1/agent/services?node-meta=&node-meta=rack:a",

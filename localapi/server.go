@@ -81,13 +81,23 @@ var routes = []route{
 	{http.MethodPut, "agent/service/deregister/", "service ID", (*server).agentServiceDeregister, nil},
 	{http.MethodGet, "agent/services", "", (*server).agentServices, nil},
 	{http.MethodGet, "agent/service/", "service ID", (*server).agentService, nil},
+	{http.MethodGet, "agent/health/service/id/", "service ID", (*server).agentHealthByID, nil},
+	{http.MethodGet, "agent/health/service/name/", "service name", (*server).agentHealthByName, nil},
 	{http.MethodGet, "agent/members", "", (*server).agentMembers, nil},
 	{http.MethodPut, "agent/join/", "address", (*server).agentJoin, &need{acl.Agent, acl.Write}},
 	{http.MethodPut, "agent/leave", "", (*server).agentLeave, &need{acl.Agent, acl.Write}},
 	{http.MethodGet, "agent/self", "", (*server).agentSelf, &need{acl.Agent, acl.Read}},
+	{http.MethodGet, "agent/host", "", (*server).agentHost, &need{acl.Operator, acl.Read}},
+	{http.MethodGet, "agent/version", "", (*server).agentVersion, nil},
 	{http.MethodGet, "catalog/services", "", (*server).catalogServices, nil},
 	{http.MethodGet, "catalog/service/", "service name", (*server).catalogService, nil},
 	{http.MethodGet, "catalog/nodes", "", (*server).catalogNodes, nil},
+	{http.MethodGet, "catalog/node/", "node name", (*server).catalogNode, nil},
+	{http.MethodGet, "catalog/node-services/", "node name", (*server).catalogNodeServices, nil},
+	{http.MethodGet, "catalog/datacenters", "", (*server).catalogDatacenters, nil},
+	{http.MethodGet, "catalog/connect/", "service name", (*server).catalogConnect, nil},
+	{http.MethodGet, "health/connect/", "service name", (*server).healthConnect, nil},
+	{http.MethodGet, "health/ingress/", "service name", (*server).healthConnect, nil},
 	{http.MethodGet, "coordinate/nodes", "", (*server).coordinateNodes, nil},
 	{http.MethodGet, "coordinate/node/", "node name", (*server).coordinateNode, nil},
 	{http.MethodGet, "health/service/", "service name", (*server).healthService, nil},
@@ -218,7 +228,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs, arg = lookup(p)
 	}
 	if rs == nil {
-		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path))
+		err := refused(p)
+		if !ok || err == nil {
+			err = errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path)
+		}
+		s.fail(w, r, err)
 		return
 	}
 	rt := pick(rs, r.Method)
