@@ -51,12 +51,13 @@ func (a *Agent) Stats() map[string]map[string]string {
 			"suspect":   itoa(counts[catalog.StatusSuspect]),
 			"failed":    itoa(counts[catalog.StatusDead]),
 			"left":      itoa(counts[catalog.StatusLeft]),
-			"encrypted": strconv.FormatBool(a.cfg.EncryptKey != ""),
+			"encrypted": strconv.FormatBool(a.encrypted),
 		},
 		"catalog": {
-			"index":     utoa(index),
-			"services":  itoa(names),
-			"instances": itoa(instances),
+			"self_preservation": strconv.FormatBool(a.preserving.Load()),
+			"index":             utoa(index),
+			"services":          itoa(names),
+			"instances":         itoa(instances),
 		},
 	}
 	if a.g == nil {
