@@ -217,6 +217,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		rs, arg = lookup(p)
 	}
+	if rs == nil && !ok && serveUI(w, r) {
+		return
+	}
 	if rs == nil {
 		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %q", r.URL.Path))
 		return

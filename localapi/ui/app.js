@@ -1,0 +1,951 @@
+// Shoal's web UI: the cluster as the agent serving this page sees it.
+// It reads only the agent's public HTTP API, same-origin: a blocking query
+// on the catalog wakes it on any change, a service's page also follows the
+// service's Server-Sent Events stream. No build step, no dependencies.
+'use strict';
+
+(() => {
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const RANK = { passing: 0, warning: 1, critical: 2 };
+  const TOKEN_KEY = 'shoal-token';
+  const FEED_MAX = 100;
+
+  // What this page knows, refreshed on every change of the catalog.
+  const S = {
+    self: '', // this agent's node name
+    services: {}, // name -> tags, as catalog/services answers
+    inst: new Map(), // service name -> {entries, at}
+    members: [], // agent/members, with at
+    membersAt: 0,
+    nodeMeta: new Map(), // node -> Meta, from catalog/nodes
+    conv: null, // the last shoal/convergence answer
+    convErr: '',
+    convAt: 0,
+    originMoved: new Map(), // origin -> {known, at}: when its version last moved here
+    lastDisagree: 0, // when an answer last said the agents disagree (0: not seen)
+    watchStart: Date.now(),
+    coords: [],
+    coordsErr: '',
+    loaded: false,
+  };
+
+  // ---- the API ----
+
+  function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
+
+  class APIError extends Error {
+    constructor(status, msg) { super(msg); this.status = status; }
+  }
+
+  async function api(path, opts = {}) {
+    const headers = {};
+    const t = token();
+    if (t) headers['X-Consul-Token'] = t;
+    const r = await fetch('/v1/' + path, { method: opts.method || 'GET', headers, signal: opts.signal, cache: 'no-store' });
+    if (!r.ok) {
+      const text = (await r.text()).trim();
+      throw new APIError(r.status, `${r.status}: ${text || r.statusText}`);
+    }
+    const index = Number(r.headers.get('X-Consul-Index')) || 0;
+    if (opts.method && opts.method !== 'GET') return { index };
+    return { body: await r.json(), index };
+  }
+
+  const enc = encodeURIComponent;
+  const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+  // Runs fn over items, at most n at a time: the browser keeps few
+  // connections to one origin, and two are held by the watches.
+  async function pool(items, n, fn) {
+    let i = 0;
+    const work = async () => { while (i < items.length) { const it = items[i++]; await fn(it); } };
+    await Promise.all(Array.from({ length: Math.min(n, items.length) }, work));
+  }
+
+  // ---- formatting ----
+
+  function esc(s) {
+    return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  }
+
+  function fmtAge(ms) {
+    if (ms < 1000) return `${Math.round(ms)} ms`;
+    if (ms < 60e3) return `${(ms / 1000).toFixed(1)} s`;
+    if (ms < 3600e3) return `${Math.floor(ms / 60e3)} min ${Math.floor(ms / 1000) % 60} s`;
+    return `${Math.floor(ms / 3600e3)} h ${Math.floor(ms / 60e3) % 60} min`;
+  }
+
+  function ageClass(ms) { return ms < 3000 ? 'fresh' : ms < 15000 ? 'aging' : 'stale'; }
+
+  // An age that keeps counting in the page: heard is the agent's
+  // ShoalLastHeardMs at the moment at.
+  function ageSpan(heard, at) {
+    if (heard == null) return '<span class="age" title="not heard from yet">—</span>';
+    const ms = heard + (Date.now() - at);
+    return `<span class="age ${ageClass(ms)}" data-heard="${heard}" data-at="${at}" title="how old this agent's copy is">${fmtAge(ms)}</span>`;
+  }
+
+  function tickAges() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('[data-heard]')) {
+      const ms = Number(el.dataset.heard) + (now - Number(el.dataset.at));
+      el.textContent = fmtAge(ms);
+      el.className = `age ${ageClass(ms)}`;
+    }
+    const since = $('#since');
+    if (since) since.textContent = sinceText();
+  }
+
+  function chips(list) { return (list || []).map((t) => `<span class="chip">${esc(t)}</span>`).join(''); }
+
+  function metaText(m) { return Object.entries(m || {}).map(([k, v]) => `${k}=${v}`).join(' '); }
+
+  function stateSpan(s, label) { return `<span class="state ${esc(s)}">${esc(label || s)}</span>`; }
+
+  function clock(d) { return d.toLocaleTimeString([], { hour12: false }); }
+
+  // ---- the model ----
+
+  function worst(checks) {
+    let w = 'passing';
+    for (const c of checks || []) if ((RANK[c.Status] ?? 2) > RANK[w]) w = RANK[c.Status] === undefined ? 'critical' : c.Status;
+    return w;
+  }
+
+  function inMaintenance(e) {
+    return (e.Checks || []).some((c) => c.CheckID === '_node_maintenance' || c.CheckID === `_service_maintenance:${e.Service.ID}`);
+  }
+
+  const instKey = (e) => `${e.Node.Node}/${e.Service.ID}`;
+
+  // The status of a member as this page shows it: agent/members says
+  // alive, failed or left; the convergence view refines alive to suspect.
+  function memberStatus(m) {
+    const st = { 1: 'alive', 2: 'leaving', 3: 'left', 4: 'failed' }[m.Status] || 'none';
+    if (st === 'alive' && S.conv) {
+      const d = (S.conv.Members || []).find((x) => x.Node === m.Name);
+      if (d && d.Status === 'suspect') return 'suspect';
+    }
+    return st;
+  }
+
+  // ---- the feed of changes ----
+
+  const feed = [];
+
+  // event adds a line to the feed; tone colours it (the state a check
+  // moved to, say), kind is what happened.
+  function event(kind, text, tone = kind) {
+    feed.unshift({ at: new Date(), kind, text });
+    if (feed.length > FEED_MAX) feed.length = FEED_MAX;
+    const ol = $('#feed');
+    const li = document.createElement('li');
+    li.dataset.kind = kind;
+    li.innerHTML = `<time>${clock(feed[0].at)}</time><span class="kind ${esc(tone)}">${esc(kind)}</span> ${esc(text)}`;
+    ol.prepend(li);
+    while (ol.children.length > FEED_MAX) ol.lastChild.remove();
+  }
+
+  // applyService takes a service's new instance set, and tells the feed
+  // what changed since the last one.
+  function applyService(name, entries, at) {
+    const prev = S.inst.get(name);
+    if (S.loaded) {
+      const before = new Map((prev ? prev.entries : []).map((e) => [instKey(e), e]));
+      const after = new Map(entries.map((e) => [instKey(e), e]));
+      for (const [k, e] of after) {
+        const p = before.get(k);
+        if (!p) { event('registered', `${name} (${e.Service.ID}) on ${e.Node.Node}`); continue; }
+        const pc = new Map((p.Checks || []).filter((c) => c.ServiceID).map((c) => [c.CheckID, c.Status]));
+        const what = `${name} (${e.Service.ID}) on ${e.Node.Node}`;
+        for (const c of e.Checks || []) {
+          // A node's checks show on each of its instances: they are
+          // told once per node (applyNodeChecks), not per instance.
+          if (!c.ServiceID) continue;
+          const was = pc.get(c.CheckID);
+          pc.delete(c.CheckID);
+          if (!was && c.CheckID.startsWith('_service_maintenance:')) event('maintenance', `on for ${what}`, 'warning');
+          else if (!was) event('check', `${c.Name || c.CheckID} added to ${what}: ${c.Status}`, c.Status);
+          else if (was !== c.Status) event('check', `${c.Name || c.CheckID} of ${what}: ${was} → ${c.Status}`, c.Status);
+        }
+        for (const id of pc.keys()) {
+          if (id.startsWith('_service_maintenance:')) event('maintenance', `off for ${what}`, 'passing');
+          else event('check', `${id} removed from ${what}`, 'left');
+        }
+      }
+      for (const [k, e] of before) {
+        if (!after.has(k)) event('deregistered', `${name} (${e.Service.ID}) on ${e.Node.Node}`);
+      }
+    }
+    if (entries.length === 0) S.inst.delete(name);
+    else S.inst.set(name, { entries, at });
+  }
+
+  // applyNodeChecks tells the feed of changes of the nodes' own checks
+  // (maintenance, say), read off their instances; serfHealth is told as
+  // the member's state.
+  let nodeChecks = null; // node/checkID -> status
+  function applyNodeChecks() {
+    const now = new Map();
+    for (const [, v] of S.inst) {
+      for (const e of v.entries) {
+        for (const c of e.Checks || []) if (!c.ServiceID && c.CheckID !== 'serfHealth') now.set(`${e.Node.Node}/${c.CheckID}`, c);
+      }
+    }
+    if (nodeChecks) {
+      for (const [k, c] of now) {
+        const was = nodeChecks.get(k);
+        const maint = c.CheckID === '_node_maintenance';
+        if (!was) event(maint ? 'maintenance' : 'check', maint ? `on for the node ${c.Node}` : `${c.Name || c.CheckID} added to ${c.Node}: ${c.Status}`, maint ? 'warning' : c.Status);
+        else if (was.Status !== c.Status) event('check', `${c.Name || c.CheckID} of ${c.Node}: ${was.Status} → ${c.Status}`, c.Status);
+      }
+      for (const [k, c] of nodeChecks) {
+        // A node with no instance left shows no checks: not a change.
+        if (now.has(k) || !instancesOn(c.Node)) continue;
+        if (c.CheckID === '_node_maintenance') event('maintenance', `off for the node ${c.Node}`, 'passing');
+      }
+    }
+    nodeChecks = now;
+  }
+
+  function instancesOn(node) {
+    for (const [, v] of S.inst) if (v.entries.some((e) => e.Node.Node === node)) return true;
+    return false;
+  }
+
+  function applyMembers(members, at) {
+    if (S.loaded) {
+      const before = new Map(S.members.map((m) => [m.Name, m.Status]));
+      for (const m of members) {
+        const was = before.get(m.Name);
+        const now = m.Status;
+        if (was === now) continue;
+        if (now === 1) event('joined', was === 4 ? `${m.Name} is alive again` : `${m.Name} joined`);
+        else if (now === 4) event('failed', `${m.Name} failed`);
+        else if (now === 3) event('left', `${m.Name} left`);
+      }
+    }
+    S.members = members;
+    S.membersAt = at;
+  }
+
+  // refresh reads everything the pages show. It runs once per change of
+  // the catalog (the watch below), never twice at once.
+  async function refresh() {
+    const at = Date.now();
+    const [svcs, members, nodes] = await Promise.all([api('catalog/services'), api('agent/members'), api('catalog/nodes')]);
+    S.services = svcs.body || {};
+    S.nodeMeta = new Map((nodes.body || []).map((n) => [n.Node, n.Meta || {}]));
+    const names = Object.keys(S.services);
+    const fetched = new Map();
+    await pool(names, 4, async (name) => {
+      try {
+        fetched.set(name, (await api(`health/service/${enc(name)}`)).body || []);
+      } catch (e) {
+        if (e.status !== 403 && e.status !== 404) throw e;
+      }
+    });
+    applyMembers(members.body || [], at);
+    for (const name of names) if (fetched.has(name)) applyService(name, fetched.get(name), at);
+    for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], at);
+    applyNodeChecks();
+    if (!S.loaded) {
+      S.loaded = true;
+      window.shoalLoadedAt = performance.now();
+    }
+  }
+
+  async function whoAmI() {
+    try {
+      S.self = (await api('agent/self')).body.Config.NodeName;
+    } catch {
+      // Without agent:read, the member this agent heard from 0 ms ago is
+      // itself.
+      try {
+        const m = (await api('agent/members')).body.find((x) => x.ShoalLastHeardMs === 0);
+        if (m) S.self = m.Name;
+      } catch { /* shown as unknown */ }
+    }
+    $('#agent').textContent = S.self ? `agent ${S.self}` : 'agent ?';
+  }
+
+  function setLive(ok, why) {
+    const el = $('#live');
+    el.className = `live ${ok ? 'on' : 'off'}`;
+    el.textContent = ok ? 'live' : `reconnecting (${why})`;
+  }
+
+  // The watch: a blocking query on the catalog's index, which moves on
+  // every change anywhere in the cluster that this agent serves.
+  let generation = 0; // bumped when the token changes: the old loop ends
+
+  async function watch() {
+    const gen = ++generation;
+    S.loaded = false;
+    let index = 0;
+    while (gen === generation) {
+      try {
+        const r = await api(`catalog/services?index=${index}&wait=30s`);
+        if (gen !== generation) return;
+        if (r.index !== index) {
+          await refresh();
+          if (gen !== generation) return;
+          index = r.index;
+          render();
+          pollConvergence();
+        }
+        setLive(true);
+      } catch (e) {
+        if (gen !== generation) return;
+        setLive(false, e.status ? e.message.slice(0, 80) : 'agent unreachable');
+        index = 0;
+        await sleep(1000);
+      }
+    }
+  }
+
+  // ---- convergence and coordinates ----
+
+  let convBusy = false;
+
+  async function pollConvergence() {
+    if (convBusy) return;
+    convBusy = true;
+    try {
+      const c = (await api('shoal/convergence')).body;
+      const now = Date.now();
+      for (const o of c.Origins || []) {
+        const m = S.originMoved.get(o.Origin);
+        if (!m || m.known !== o.Known || m.epoch !== o.Epoch) S.originMoved.set(o.Origin, { known: o.Known, epoch: o.Epoch, at: m ? now : 0 });
+      }
+      if (!c.Converged) S.lastDisagree = now;
+      S.conv = c;
+      S.convErr = '';
+    } catch (e) {
+      S.convErr = e.message;
+    } finally {
+      S.convAt = Date.now();
+      convBusy = false;
+    }
+    badge();
+    if (route().page === 'agreement') render();
+  }
+
+  function badge() {
+    const b = $('#agree-badge');
+    if (!S.conv || S.convErr) { b.textContent = ''; b.className = 'badge'; return; }
+    b.textContent = S.conv.Converged ? '✓' : '✗';
+    b.title = S.conv.Converged ? 'every agent serves the same catalog' : 'agents disagree';
+    b.className = `badge ${S.conv.Converged ? 'ok' : 'bad'}`;
+  }
+
+  async function pollCoords() {
+    try {
+      S.coords = (await api('coordinate/nodes')).body || [];
+      S.coordsErr = '';
+    } catch (e) {
+      S.coordsErr = e.message;
+    }
+    if (route().page === 'map') render();
+  }
+
+  // ---- routing ----
+
+  function route() {
+    const parts = location.hash.replace(/^#\/?/, '').split('/').map((p) => { try { return decodeURIComponent(p); } catch { return p; } });
+    const page = parts[0] || 'services';
+    return { page, a: parts[1] || '', b: parts[2] || '', c: parts[3] || '' };
+  }
+
+  let lastPage = '';
+  let watchSrc = null; // the EventSource of the service shown, if any
+  let watchName = '';
+
+  function onRoute() {
+    const r = route();
+    for (const a of document.querySelectorAll('[data-nav]')) {
+      const cur = a.dataset.nav === r.page || (a.dataset.nav === 'services' && r.page === 'service') || (a.dataset.nav === 'nodes' && r.page === 'node');
+      if (cur) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    }
+    followService(r.page === 'service' ? r.a : '');
+    const key = `${r.page}/${r.a}`;
+    const moved = key !== lastPage;
+    lastPage = key;
+    if (moved) lists.clear();
+    render(moved);
+    if (moved) {
+      if (r.page === 'agreement') pollConvergence();
+      if (r.page === 'map') pollCoords();
+    }
+  }
+
+  // followService keeps an SSE stream on the service shown: its changes
+  // reach the page as soon as the agent has them, without waiting for the
+  // catalog-wide refresh.
+  function followService(name) {
+    if (name === watchName) return;
+    if (watchSrc) watchSrc.close();
+    watchSrc = null;
+    watchName = name;
+    if (!name) return;
+    const t = token();
+    watchSrc = new EventSource(`/v1/shoal/watch/service/${enc(name)}${t ? `?token=${enc(t)}` : ''}`);
+    watchSrc.addEventListener('instances', (ev) => {
+      if (!S.loaded) return;
+      try {
+        applyService(name, JSON.parse(ev.data) || [], Date.now());
+      } catch { return; }
+      if (route().page === 'service' && route().a === name) render();
+    });
+  }
+
+  // ---- virtual lists: only the rows in view are in the document ----
+
+  const lists = new Map(); // id -> VList, for the page shown
+
+  class VList {
+    constructor(el, rowHTML) {
+      this.el = el;
+      this.rowHTML = rowHTML;
+      this.items = [];
+      this.range = [-1, -1];
+      this.spacer = document.createElement('div');
+      this.spacer.className = 'spacer';
+      el.append(this.spacer);
+      this.h = parseFloat(getComputedStyle(el).getPropertyValue('--row-h')) || 58;
+      el.addEventListener('scroll', () => this.draw(false), { passive: true });
+      el.addEventListener('keydown', (ev) => this.key(ev));
+      new ResizeObserver(() => this.draw(false)).observe(el);
+    }
+
+    set(items) {
+      this.items = items;
+      this.spacer.style.height = `${items.length * this.h}px`;
+      this.draw(true);
+    }
+
+    draw(force) {
+      const n = this.items.length;
+      const top = this.el.scrollTop;
+      const first = Math.max(0, Math.floor(top / this.h) - 4);
+      const last = Math.min(n, Math.ceil((top + (this.el.clientHeight || 600)) / this.h) + 4);
+      if (!force && first === this.range[0] && last === this.range[1]) return;
+      this.range = [first, last];
+      const focused = document.activeElement && this.spacer.contains(document.activeElement) ? document.activeElement.dataset.i : null;
+      let html = '';
+      for (let i = first; i < last; i++) html += this.rowHTML(this.items[i], i);
+      this.spacer.innerHTML = n ? html : '<div class="empty">Nothing to show.</div>';
+      for (const row of this.spacer.children) {
+        if (row.dataset.i !== undefined) row.style.transform = `translateY(${Number(row.dataset.i) * this.h}px)`;
+      }
+      if (focused !== null) {
+        const again = this.spacer.querySelector(`[data-i="${focused}"]`);
+        if (again) again.focus({ preventScroll: true });
+      }
+    }
+
+    // Arrow keys, Page keys, Home and End move between rows, including
+    // rows not yet in the document.
+    key(ev) {
+      const cur = document.activeElement;
+      if (!cur || cur.dataset.i === undefined) return;
+      const i = Number(cur.dataset.i);
+      const page = Math.max(1, Math.floor(this.el.clientHeight / this.h) - 1);
+      const to = { ArrowDown: i + 1, ArrowUp: i - 1, PageDown: i + page, PageUp: i - page, Home: 0, End: this.items.length - 1 }[ev.key];
+      if (to === undefined) return;
+      ev.preventDefault();
+      this.focusRow(Math.max(0, Math.min(this.items.length - 1, to)));
+    }
+
+    focusRow(i) {
+      const y = i * this.h;
+      if (y < this.el.scrollTop) this.el.scrollTop = y;
+      else if (y + this.h > this.el.scrollTop + this.el.clientHeight) this.el.scrollTop = y + this.h - this.el.clientHeight;
+      this.draw(true);
+      const row = this.spacer.querySelector(`[data-i="${i}"]`);
+      if (row) row.focus({ preventScroll: true });
+    }
+  }
+
+  // list returns the page's virtual list in el (made on first use).
+  function list(id, rowHTML) {
+    let l = lists.get(id);
+    const el = document.getElementById(id);
+    if (!l || l.el !== el) {
+      l = new VList(el, rowHTML);
+      lists.set(id, l);
+    }
+    l.rowHTML = rowHTML;
+    return l;
+  }
+
+  // ---- pages ----
+
+  const main = $('#main');
+  const searches = new Map(); // page -> the text in its search box
+
+  // shell renders a page's frame once (header, search box, list) and
+  // leaves it alone on updates, so focus and typing are never lost.
+  function shell(key, html, setup) {
+    if (main.dataset.shell === key) return false;
+    main.dataset.shell = key;
+    main.innerHTML = html;
+    if (setup) setup();
+    return true;
+  }
+
+  function searchBox(page, label, placeholder) {
+    return `<label class="grow"><span class="sub">${esc(label)}</span>
+      <input type="search" id="search" data-page="${esc(page)}" placeholder="${esc(placeholder)}" value="${esc(searches.get(page) || '')}" autocomplete="off" spellcheck="false"></label>`;
+  }
+
+  function wireSearch() {
+    const s = $('#search');
+    if (!s) return;
+    s.addEventListener('input', () => { searches.set(s.dataset.page, s.value); render(); });
+  }
+
+  // matches: every word of the search occurs in hay.
+  function matcher(page) {
+    const words = (searches.get(page) || '').toLowerCase().split(/\s+/).filter(Boolean);
+    return (hay) => words.every((w) => hay.includes(w));
+  }
+
+  function render(moved) {
+    const r = route();
+    main.setAttribute('aria-busy', String(!S.loaded));
+    if (!S.loaded) {
+      shell('loading', '<p class="sub">Loading…</p>');
+      return;
+    }
+    const pages = { services: pageServices, service: pageService, nodes: pageNodes, node: pageNode, agreement: pageAgreement, map: pageMap };
+    (pages[r.page] || pageServices)(r);
+    main.dataset.ready = r.page;
+    // When the first page with data was on screen, for the tests.
+    if (!window.shoalRenderedAt) window.shoalRenderedAt = performance.now();
+    if (moved && document.activeElement === document.body) main.focus({ preventScroll: true });
+  }
+
+  // Services: every service, its instances by state, tags; searchable by
+  // name, tag, node and meta.
+  function serviceSummaries() {
+    const out = [];
+    for (const [name, tags] of Object.entries(S.services)) {
+      const entries = S.inst.get(name)?.entries || [];
+      const c = { passing: 0, warning: 0, critical: 0 };
+      const nodes = new Set();
+      let hay = `${name} ${(tags || []).join(' ')}`;
+      for (const e of entries) {
+        c[worst(e.Checks)]++;
+        nodes.add(e.Node.Node);
+        hay += ` ${e.Node.Node} ${e.Service.ID} ${metaText(e.Service.Meta)}`;
+      }
+      out.push({ name, tags, c, total: entries.length, nodes: nodes.size, hay: hay.toLowerCase() });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  function countsHTML(c) {
+    return ['passing', 'warning', 'critical'].map((s) => `<span class="n ${s}${c[s] ? '' : ' zero'}" title="${c[s]} ${s}" data-count="${s}">${c[s]}</span>`).join('');
+  }
+
+  function pageServices() {
+    shell('services', `
+      <div class="bar"><h1>Services</h1><span class="sub" id="svc-sum"></span></div>
+      <div class="bar">${searchBox('services', 'Search name, tag, node, meta', 'e.g. web v2 node-1 version=1.2')}</div>
+      <div class="vlist" id="svc-list" aria-label="Services"></div>`, wireSearch);
+    const match = matcher('services');
+    const all = serviceSummaries();
+    const shown = all.filter((s) => match(s.hay));
+    const total = all.reduce((n, s) => n + s.total, 0);
+    $('#svc-sum').textContent = `${shown.length} of ${all.length} services · ${total} instances`;
+    $('#svc-list').dataset.instances = String(total);
+    list('svc-list', (s, i) => `<a class="row svc" href="#/service/${enc(s.name)}" data-i="${i}" data-svc="${esc(s.name)}">
+        <span class="name">${esc(s.name)}</span>
+        <span class="counts" aria-label="${s.c.passing} passing, ${s.c.warning} warning, ${s.c.critical} critical">${countsHTML(s.c)}</span>
+        <span class="nodes sub">${s.total} on ${s.nodes} node${s.nodes === 1 ? '' : 's'}</span>
+        <span class="tags">${chips(s.tags)}</span></a>`).set(shown);
+  }
+
+  function checksSummary(e) {
+    const bad = (e.Checks || []).filter((c) => c.Status !== 'passing');
+    if (!bad.length) return `${(e.Checks || []).length} checks passing`;
+    return bad.map((c) => `${c.Name || c.CheckID}: ${c.Status}${c.Output ? ` (${c.Output})` : ''}`).join('; ');
+  }
+
+  // A service: its instances, and the one selected in detail.
+  function pageService(r) {
+    const name = r.a;
+    shell(`service/${name}`, `
+      <div class="bar"><a href="#/services">Services</a> <span class="sub">/</span> <h1>${esc(name)}</h1><span class="sub" id="inst-sum"></span></div>
+      <section id="detail" class="panel" hidden aria-live="polite"></section>
+      <div class="bar">${searchBox(`service/${name}`, 'Filter instances by ID, node, address, tag, meta', 'e.g. node-2 v1')}</div>
+      <div class="vlist" id="inst-list" aria-label="Instances of ${esc(name)}"></div>`, wireSearch);
+    const cur = S.inst.get(name);
+    const entries = cur ? [...cur.entries].sort((a, b) => instKey(a).localeCompare(instKey(b))) : [];
+    const at = cur ? cur.at : Date.now();
+    const match = matcher(`service/${name}`);
+    const shown = entries.filter((e) => match(`${e.Service.ID} ${e.Node.Node} ${e.Service.Address || e.Node.Address}:${e.Service.Port} ${(e.Service.Tags || []).join(' ')} ${metaText(e.Service.Meta)}`.toLowerCase()));
+    const c = { passing: 0, warning: 0, critical: 0 };
+    for (const e of entries) c[worst(e.Checks)]++;
+    $('#inst-sum').innerHTML = entries.length ? `<span class="counts">${countsHTML(c)}</span> ${entries.length} instances` : 'no instances';
+    const selKey = r.b ? `${r.b}/${r.c}` : '';
+    list('inst-list', (e, i) => {
+      const st = worst(e.Checks);
+      const maint = inMaintenance(e);
+      const key = instKey(e);
+      return `<a class="row inst${key === selKey ? ' sel' : ''}" href="#/service/${enc(name)}/${enc(e.Node.Node)}/${enc(e.Service.ID)}" data-i="${i}" data-inst="${esc(key)}" data-state="${st}">
+        <span>${stateSpan(maint ? 'maint' : st, maint ? 'maintenance' : st)}</span>
+        <span class="name">${esc(e.Service.ID)}</span>
+        <span class="addr mono">${esc(e.Service.Address || e.Node.Address)}:${e.Service.Port}</span>
+        <span class="nodec">${esc(e.Node.Node)}</span>
+        ${ageSpan(e.ShoalLastHeardMs, at)}
+        <span class="line2">${chips(e.Service.Tags)} ${esc(metaText(e.Service.Meta))} · ${esc(checksSummary(e))}</span></a>`;
+    }).set(shown);
+    const d = $('#detail');
+    const sel = selKey && entries.find((e) => instKey(e) === selKey);
+    d.hidden = !sel;
+    if (sel) d.innerHTML = instanceDetail(sel, at);
+  }
+
+  function checksHTML(checks) {
+    return `<ul class="checks">${(checks || []).map((c) => `<li data-check="${esc(c.CheckID)}" data-status="${esc(c.Status)}">${stateSpan(c.Status)} <strong>${esc(c.Name || c.CheckID)}</strong>
+      <span class="sub mono">${esc(c.CheckID)}${c.Type ? ` · ${esc(c.Type)}` : ''}${c.ServiceID ? '' : ' · node check'}</span>
+      ${c.Output ? `<pre>${esc(c.Output)}</pre>` : ''}${c.Notes ? `<div class="sub">${esc(c.Notes)}</div>` : ''}</li>`).join('')}</ul>`;
+  }
+
+  function kvHTML(m) {
+    const e = Object.entries(m || {});
+    if (!e.length) return '<span class="sub">none</span>';
+    return `<dl class="kv">${e.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
+  }
+
+  function instanceDetail(e, at) {
+    const local = e.Node.Node === S.self;
+    const maint = (e.Checks || []).some((c) => c.CheckID === `_service_maintenance:${e.Service.ID}`);
+    const id = esc(e.Service.ID);
+    return `<h2>${id} <span class="sub">on <a href="#/node/${enc(e.Node.Node)}">${esc(e.Node.Node)}</a></span></h2>
+      <dl class="kv">
+        <dt>Address</dt><dd class="mono">${esc(e.Service.Address || e.Node.Address)}:${e.Service.Port}</dd>
+        <dt>Tags</dt><dd>${chips(e.Service.Tags) || '<span class="sub">none</span>'}</dd>
+        <dt>Meta</dt><dd>${kvHTML(e.Service.Meta)}</dd>
+        <dt>Copy's age</dt><dd>${ageSpan(e.ShoalLastHeardMs, at)} <span class="sub">(ShoalLastHeardMs: since this agent last heard from ${esc(e.Node.Node)})</span></dd>
+      </dl>
+      ${checksHTML(e.Checks)}
+      ${local ? `<div class="actions">
+        <button type="button" data-act="svc-maint" data-id="${id}" data-enable="${!maint}">${maint ? 'End maintenance' : 'Maintenance…'}</button>
+        <button type="button" class="danger" data-act="deregister" data-id="${id}">Deregister…</button></div>`
+        : `<p class="sub">Registered with ${esc(e.Node.Node)}: change it through that agent.</p>`}`;
+  }
+
+  // Nodes: every member, its state, address, metadata, last heard.
+  function pageNodes() {
+    shell('nodes', `
+      <div class="bar"><h1>Nodes</h1><span class="sub" id="node-sum"></span></div>
+      <div class="bar">${searchBox('nodes', 'Search name, address, state, meta', 'e.g. failed rack=r1')}</div>
+      <div class="vlist" id="node-list" aria-label="Nodes"></div>`, wireSearch);
+    const perNode = instancesByNode();
+    const match = matcher('nodes');
+    const all = [...S.members].sort((a, b) => a.Name.localeCompare(b.Name));
+    const shown = all.filter((m) => match(`${m.Name} ${m.Addr}:${m.Port} ${memberStatus(m)} ${metaText(S.nodeMeta.get(m.Name))}`.toLowerCase()));
+    const by = {};
+    for (const m of all) by[memberStatus(m)] = (by[memberStatus(m)] || 0) + 1;
+    $('#node-sum').textContent = `${all.length} members · ${Object.entries(by).map(([k, v]) => `${v} ${k}`).join(', ')}`;
+    list('node-list', (m, i) => {
+      const st = memberStatus(m);
+      const insts = perNode.get(m.Name) || [];
+      return `<a class="row node" href="#/node/${enc(m.Name)}" data-i="${i}" data-node="${esc(m.Name)}" data-status="${st}">
+        <span class="name">${esc(m.Name)}${m.Name === S.self ? ' <span class="sub">(this agent)</span>' : ''}</span>
+        <span>${stateSpan(st)}</span>
+        <span class="addr mono">${esc(m.Addr)}:${m.Port}</span>
+        ${ageSpan(m.ShoalLastHeardMs, S.membersAt)}
+        <span class="line2">${insts.length} instance${insts.length === 1 ? '' : 's'} · ${esc(metaText(S.nodeMeta.get(m.Name)))}</span></a>`;
+    }).set(shown);
+  }
+
+  function instancesByNode() {
+    const out = new Map();
+    for (const [, v] of S.inst) {
+      for (const e of v.entries) {
+        if (!out.has(e.Node.Node)) out.set(e.Node.Node, []);
+        out.get(e.Node.Node).push(e);
+      }
+    }
+    return out;
+  }
+
+  function pageNode(r) {
+    const name = r.a;
+    shell(`node/${name}`, `<div class="bar"><a href="#/nodes">Nodes</a> <span class="sub">/</span> <h1>${esc(name)}</h1></div><div id="node-body"></div>`);
+    const m = S.members.find((x) => x.Name === name);
+    const body = $('#node-body');
+    if (!m) { body.innerHTML = '<p class="sub">This agent knows no such member.</p>'; return; }
+    const st = memberStatus(m);
+    const insts = (instancesByNode().get(name) || []).sort((a, b) => a.Service.Service.localeCompare(b.Service.Service) || a.Service.ID.localeCompare(b.Service.ID));
+    const nodeChecks = new Map();
+    for (const e of insts) for (const c of e.Checks || []) if (!c.ServiceID) nodeChecks.set(c.CheckID, c);
+    const maint = nodeChecks.has('_node_maintenance');
+    const self = name === S.self;
+    body.innerHTML = `<section class="panel">
+      <dl class="kv">
+        <dt>State</dt><dd data-status="${st}">${stateSpan(st)}</dd>
+        <dt>Address</dt><dd class="mono">${esc(m.Addr)}:${m.Port}</dd>
+        <dt>Last heard</dt><dd>${ageSpan(m.ShoalLastHeardMs, S.membersAt)}${self ? ' <span class="sub">(this agent)</span>' : ''}</dd>
+        <dt>Metadata</dt><dd>${kvHTML(S.nodeMeta.get(name))}</dd>
+        <dt>Epoch</dt><dd class="mono">${esc(m.Tags?.epoch)}</dd>
+      </dl>
+      ${self ? `<div class="actions"><button type="button" data-act="node-maint" data-enable="${!maint}">${maint ? 'End node maintenance' : 'Node maintenance…'}</button></div>` : ''}
+      </section>
+      <section class="panel"><h2>Node checks</h2>${nodeChecks.size ? checksHTML([...nodeChecks.values()]) : '<p class="sub">None known (it runs no instance this agent serves).</p>'}</section>
+      <section class="panel"><h2>Instances (${insts.length})</h2>
+      <div class="tablewrap"><table><thead><tr><th>Service</th><th>ID</th><th>Address</th><th>State</th><th>Checks</th></tr></thead><tbody>
+      ${insts.map((e) => `<tr data-inst="${esc(instKey(e))}"><td><a href="#/service/${enc(e.Service.Service)}/${enc(name)}/${enc(e.Service.ID)}">${esc(e.Service.Service)}</a></td>
+        <td>${esc(e.Service.ID)}</td><td class="mono">${esc(e.Service.Address || e.Node.Address)}:${e.Service.Port}</td>
+        <td>${stateSpan(worst(e.Checks))}</td><td>${esc(checksSummary(e))}</td></tr>`).join('')}
+      </tbody></table></div></section>`;
+  }
+
+  // Agreement: per origin, whether every member serves the same catalog.
+  function sinceText() {
+    if (!S.conv) return '';
+    const now = Date.now();
+    if (S.lastDisagree) {
+      const ago = fmtAge(now - S.lastDisagree);
+      return S.conv.Converged ? `Agreeing; last disagreement seen ${ago} ago.` : `Disagreeing now (checked ${ago} ago).`;
+    }
+    return `No disagreement seen since this page opened ${fmtAge(now - S.watchStart)} ago.`;
+  }
+
+  function pageAgreement() {
+    shell('agreement', `<div class="bar"><h1>Agreement</h1><span class="sub">Does every agent serve the same catalog? Asked of every member, about once a second.</span></div>
+      <div id="agree-body"></div>`);
+    const body = $('#agree-body');
+    const c = S.conv;
+    if (!c) { body.innerHTML = `<div class="banner off">${S.convErr ? esc(S.convErr) : 'Asking the members…'}</div>`; return; }
+    const members = [...(c.Members || [])].sort((a, b) => a.Node.localeCompare(b.Node));
+    const now = Date.now();
+    const differ = members.filter((m) => !m.Agrees);
+    const banner = c.Converged
+      ? `<div class="banner ok" id="agree-banner" data-converged="true">All ${members.length + 1} serving agents agree: catalog ${esc(c.Digest)}.</div>`
+      : `<div class="banner bad" id="agree-banner" data-converged="false">${differ.length} of ${members.length + 1} agents serve a different catalog or did not answer: ${differ.map((m) => esc(m.Node)).join(', ')}.</div>`;
+    const cell = (m, o) => {
+      if (m.Agrees) return '<td class="cell ok" title="same catalog">✓</td>';
+      if (!m.Digest) return '<td class="cell unknown" title="no answer in time">?</td>';
+      const mv = S.originMoved.get(o.Origin);
+      if (mv && mv.at && now - mv.at < 5000) return '<td class="cell moving" title="this origin changed here within 5 s: its news is most likely on its way">…</td>';
+      return '<td class="cell differs" title="this member\'s catalog differs (a summary covers every origin)">✗</td>';
+    };
+    const origins = [...(c.Origins || [])].sort((a, b) => a.Origin.localeCompare(b.Origin));
+    body.innerHTML = `${banner}<p class="sub" id="since">${esc(sinceText())}</p>
+      <div class="tablewrap"><table class="matrix" aria-describedby="matrix-note">
+      <thead><tr><th scope="col">Origin</th><th scope="col">Version here</th><th scope="col">Entries</th>
+        <th scope="col">${esc(c.Node)} <span class="sub">(this agent)</span></th>
+        ${members.map((m) => `<th scope="col">${esc(m.Node)} <span class="sub">${esc(m.Status)}</span></th>`).join('')}</tr></thead>
+      <tbody>
+      <tr><th scope="row">whole catalog</th><td class="mono">${esc(c.Digest)}</td><td></td><td class="cell ok">✓</td>
+        ${members.map((m) => `<td class="cell ${m.Agrees ? 'ok' : m.Digest ? 'differs' : 'unknown'} mono" data-member="${esc(m.Node)}" data-agrees="${m.Agrees}">${esc(m.Digest || 'no answer')}</td>`).join('')}</tr>
+      ${origins.map((o) => `<tr><th scope="row">${esc(o.Origin)}${o.Served ? '' : ' <span class="sub">(not served)</span>'}</th>
+        <td class="mono" title="epoch ${esc(o.Epoch)}, watermark ${esc(o.Watermark)}">${esc(o.Known)} · ${esc(o.Digest)}</td><td>${o.Entries}</td>
+        <td class="cell ok">✓</td>${members.map((m) => cell(m, o)).join('')}</tr>`).join('')}
+      </tbody></table></div>
+      <p class="sub" id="matrix-note">A member answers with one summary of its whole catalog, so a member that differs is marked on every origin;
+      an origin whose version moved here in the last 5 s is marked … as the likely one in flight. Checked ${fmtAge(now - S.convAt)} ago.</p>`;
+  }
+
+  // Network map: the Vivaldi coordinates projected on their two main
+  // axes (principal components), each node coloured by its state.
+  function project(coords) {
+    const n = coords.length;
+    const dim = n ? coords[0].Coord.Vec.length : 0;
+    const mean = new Array(dim).fill(0);
+    for (const c of coords) c.Coord.Vec.forEach((v, i) => { mean[i] += v / n; });
+    const X = coords.map((c) => c.Coord.Vec.map((v, i) => v - mean[i]));
+    const cov = Array.from({ length: dim }, () => new Array(dim).fill(0));
+    for (const x of X) for (let i = 0; i < dim; i++) for (let j = 0; j < dim; j++) cov[i][j] += x[i] * x[j];
+    const axes = [];
+    for (let k = 0; k < 2; k++) {
+      let v = Array.from({ length: dim }, (_, i) => (i === k ? 1 : 0.1));
+      for (let it = 0; it < 100; it++) {
+        const w = cov.map((row) => row.reduce((s, a, j) => s + a * v[j], 0));
+        for (const a of axes) { const d = w.reduce((s, x, i) => s + x * a[i], 0); for (let i = 0; i < dim; i++) w[i] -= d * a[i]; }
+        const norm = Math.hypot(...w);
+        if (norm < 1e-15) break;
+        v = w.map((x) => x / norm);
+      }
+      axes.push(v);
+    }
+    return X.map((x) => axes.map((a) => x.reduce((s, xi, i) => s + xi * a[i], 0)));
+  }
+
+  // rtt estimates the round trip between two coordinates, as Serf does:
+  // the distance of the vectors plus both heights, adjusted.
+  function rtt(a, b) {
+    const d = Math.hypot(...a.Vec.map((v, i) => v - b.Vec[i])) + a.Height + b.Height;
+    const adj = d + a.Adjustment + b.Adjustment;
+    return (adj > 0 ? adj : d) * 1000; // ms
+  }
+
+  let pinned = '';
+
+  function pageMap() {
+    const fresh = shell('map', `<div class="bar"><h1>Network map</h1><span class="sub">Vivaldi coordinates, projected on their two main axes. Hover or focus a node for its round trip to
+      <span id="map-from"></span>; click or press Enter to measure from it instead.</span></div>
+      <p class="rtt" id="rtt" role="status"></p>
+      <svg class="map" id="map" viewBox="0 0 1000 560" role="group" aria-label="Network map"></svg>
+      <section class="panel"><h2>Round trips from <span id="tbl-from"></span></h2><div class="tablewrap" id="rtt-table"></div></section>`);
+    if (fresh) {
+      const svg = $('#map');
+      const show = (ev) => { const g = ev.target.closest('g[data-node]'); if (g) hover(g.dataset.node); };
+      svg.addEventListener('mouseover', show);
+      svg.addEventListener('focusin', show);
+      svg.addEventListener('click', (ev) => { const g = ev.target.closest('g[data-node]'); if (g) pin(g.dataset.node); });
+      svg.addEventListener('keydown', (ev) => {
+        const g = ev.target.closest('g[data-node]');
+        if (g && (ev.key === 'Enter' || ev.key === ' ')) { ev.preventDefault(); pin(g.dataset.node); }
+      });
+    }
+    const coords = S.coords.filter((c) => c.Coord && c.Coord.Vec);
+    const svg = $('#map');
+    if (S.coordsErr) { $('#rtt').textContent = S.coordsErr; return; }
+    if (!pinned || !coords.some((c) => c.Node === pinned)) pinned = S.self;
+    $('#map-from').textContent = $('#tbl-from').textContent = pinned || 'this agent';
+    const status = new Map(S.members.map((m) => [m.Name, memberStatus(m)]));
+    const pts = project(coords);
+    const xs = pts.map((p) => p[0]);
+    const ys = pts.map((p) => p[1]);
+    const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1e-6);
+    const W = 1000;
+    const H = 560;
+    const pad = 60;
+    const scale = Math.min(W - 2 * pad, H - 2 * pad) / span;
+    const cx = (Math.max(...xs) + Math.min(...xs)) / 2;
+    const cy = (Math.max(...ys) + Math.min(...ys)) / 2;
+    const pos = new Map();
+    coords.forEach((c, i) => pos.set(c.Node, [W / 2 + (pts[i][0] - cx) * scale, H / 2 + (pts[i][1] - cy) * scale]));
+    const focusedNode = document.activeElement?.closest?.('g[data-node]')?.dataset.node;
+    svg.innerHTML = `<line id="map-line" x1="0" y1="0" x2="0" y2="0" visibility="hidden"></line>${coords.map((c) => {
+      const [x, y] = pos.get(c.Node);
+      const st = status.get(c.Node) || 'none';
+      return `<g data-node="${esc(c.Node)}" tabindex="0" role="button" aria-label="${esc(c.Node)}, ${st}">
+        <circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${c.Node === pinned ? 13 : 10}" class="${st}${c.Node === pinned ? ' pinned' : ''}"><title>${esc(c.Node)} (${st})</title></circle>
+        <text x="${(x + 15).toFixed(1)}" y="${(y + 5).toFixed(1)}">${esc(c.Node)}</text></g>`;
+    }).join('')}`;
+    if (focusedNode) svg.querySelector(`g[data-node="${CSS.escape(focusedNode)}"]`)?.focus();
+    svg.dataset.pos = JSON.stringify([...pos]);
+    const from = coords.find((c) => c.Node === pinned);
+    $('#rtt-table').innerHTML = from ? `<table><thead><tr><th>Node</th><th>State</th><th>Estimated RTT</th></tr></thead><tbody>${coords.filter((c) => c !== from)
+      .map((c) => [c, rtt(from.Coord, c.Coord)]).sort((a, b) => a[1] - b[1])
+      .map(([c, ms]) => `<tr><td>${esc(c.Node)}</td><td>${stateSpan(status.get(c.Node) || 'none')}</td><td>${ms.toFixed(3)} ms</td></tr>`).join('')}</tbody></table>` : '<p class="sub">No coordinates yet.</p>';
+  }
+
+  function hover(node) {
+    const a = S.coords.find((c) => c.Node === pinned);
+    const b = S.coords.find((c) => c.Node === node);
+    const line = $('#map-line');
+    if (!a || !b || a === b) { $('#rtt').textContent = node ? `${node}: pick another node to measure from ${pinned}` : ''; line?.setAttribute('visibility', 'hidden'); return; }
+    $('#rtt').textContent = `Estimated ${pinned} ↔ ${node} rtt: ${rtt(a.Coord, b.Coord).toFixed(3)} ms`;
+    const pos = new Map(JSON.parse($('#map').dataset.pos || '[]'));
+    const [x1, y1] = pos.get(pinned);
+    const [x2, y2] = pos.get(node);
+    line.setAttribute('x1', x1); line.setAttribute('y1', y1); line.setAttribute('x2', x2); line.setAttribute('y2', y2);
+    line.setAttribute('visibility', 'visible');
+  }
+
+  function pin(node) {
+    pinned = node;
+    render();
+    $('#rtt').textContent = `Measuring from ${node}: hover another node.`;
+  }
+
+  // ---- actions, each behind a confirmation ----
+
+  function confirmAction(text, withReason) {
+    const dlg = $('#confirm');
+    $('#confirm-text').textContent = text;
+    $('#confirm-reason-label').hidden = !withReason;
+    $('#confirm-reason').value = '';
+    dlg.returnValue = '';
+    dlg.showModal();
+    (withReason ? $('#confirm-reason') : $('#confirm-cancel')).focus();
+    return new Promise((res) => dlg.addEventListener('close', () => res(dlg.returnValue === 'ok' ? { reason: $('#confirm-reason').value } : null), { once: true }));
+  }
+
+  let toastTimer = 0;
+  function toast(msg) {
+    const t = $('#toast');
+    t.textContent = msg;
+    t.classList.add('show');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => t.classList.remove('show'), 4000);
+  }
+
+  async function act(btn) {
+    const { act: kind, id } = btn.dataset;
+    const enable = btn.dataset.enable === 'true';
+    let path;
+    let done;
+    if (kind === 'deregister') {
+      if (!(await confirmAction(`Deregister the instance ${id} from ${S.self}? Every agent stops serving it.`, false))) return;
+      path = `agent/service/deregister/${enc(id)}`;
+      done = `Deregistered ${id}.`;
+    } else if (kind === 'svc-maint' || kind === 'node-maint') {
+      const what = kind === 'node-maint' ? `the node ${S.self}` : `the instance ${id}`;
+      const ok = await confirmAction(enable ? `Put ${what} in maintenance? It is served as critical until maintenance ends.` : `End maintenance of ${what}?`, enable);
+      if (!ok) return;
+      const q = `enable=${enable}${enable && ok.reason ? `&reason=${enc(ok.reason)}` : ''}`;
+      path = kind === 'node-maint' ? `agent/maintenance?${q}` : `agent/service/maintenance/${enc(id)}?${q}`;
+      done = `${enable ? 'Maintenance on' : 'Maintenance off'}: ${what}.`;
+    } else {
+      return;
+    }
+    try {
+      await api(path, { method: 'PUT' });
+      toast(done);
+    } catch (e) {
+      toast(`Refused: ${e.message}`);
+    }
+  }
+
+  // ---- start ----
+
+  function tokenDialog() {
+    const dlg = $('#token-dlg');
+    $('#token-input').value = token();
+    dlg.returnValue = '';
+    dlg.showModal();
+    dlg.addEventListener('close', () => {
+      if (dlg.returnValue === 'save') sessionStorage.setItem(TOKEN_KEY, $('#token-input').value.trim());
+      else if (dlg.returnValue === 'clear') sessionStorage.removeItem(TOKEN_KEY);
+      else return;
+      restart();
+    }, { once: true });
+  }
+
+  function restart() {
+    followService('');
+    S.inst.clear();
+    S.members = [];
+    S.conv = null;
+    nodeChecks = null;
+    main.dataset.shell = '';
+    whoAmI().then(() => { watch(); onRoute(); });
+  }
+
+  document.addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-act]');
+    if (b) act(b);
+  });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === '/' && !ev.target.closest('input, textarea, dialog')) {
+      const s = $('#search');
+      if (s) { ev.preventDefault(); s.focus(); }
+    }
+  });
+  $('#token-btn').addEventListener('click', tokenDialog);
+  window.addEventListener('hashchange', onRoute);
+  setInterval(tickAges, 1000);
+  setInterval(() => { if (route().page === 'agreement') pollConvergence(); }, 1000);
+  setInterval(() => { if (route().page !== 'agreement') pollConvergence(); }, 5000);
+  setInterval(() => { if (route().page === 'map') pollCoords(); }, 3000);
+  restart();
+})();
