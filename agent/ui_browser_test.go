@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/shoal-sd/shoal/internal/testutil"
@@ -33,13 +35,10 @@ func chromium() string {
 }
 
 // browser starts a headless Chromium for the test and returns its tab's
-// context; it ends with the test.
-func browser(t *testing.T) context.Context {
+// context; it ends with the test. Errors the browser logs (a policy
+// violation, a failed request) fail the test.
+func browser(t *testing.T, bin string) context.Context {
 	t.Helper()
-	bin := chromium()
-	if bin == "" {
-		t.Skip("no chromium binary on $PATH (apt-get install chromium, or set SHOAL_CHROMIUM): the web UI test needs a real browser")
-	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox refuses to start
@@ -59,6 +58,12 @@ func browser(t *testing.T) context.Context {
 	// The page's errors and console go to the test's log.
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.LevelError {
+				t.Errorf("browser: %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+			} else {
+				t.Logf("browser: %s: %s", ev.Entry.Source, ev.Entry.Text)
+			}
 		case *runtime.EventExceptionThrown:
 			t.Logf("page: exception: %s", ev.ExceptionDetails.Error())
 		case *runtime.EventConsoleAPICalled:
@@ -69,7 +74,7 @@ func browser(t *testing.T) context.Context {
 			t.Logf("page: console.%s: %s", ev.Type, strings.Join(args, " "))
 		}
 	})
-	if err := chromedp.Run(ctx); err != nil {
+	if err := chromedp.Run(ctx, cdplog.Enable()); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	return ctx
@@ -110,6 +115,13 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // visible waits for a CSS selector to match an element in the page.
 func visible(sel string) chromedp.Action { return chromedp.WaitVisible(sel, chromedp.ByQuery) }
 
+// click clicks an element from within the page, in one step: rows are
+// redrawn as the catalog changes, and a click by coordinates could land
+// between two drawings.
+func click(sel string) chromedp.Action {
+	return chromedp.Tasks{visible(sel), chromedp.Evaluate(fmt.Sprintf("document.querySelector(%q).click()", sel), nil)}
+}
+
 // goHash moves the page to a route as a click on a link does: no reload.
 func goHash(route string) chromedp.Action {
 	return chromedp.Evaluate(fmt.Sprintf("location.hash = %q", route), nil)
@@ -121,8 +133,12 @@ func goHash(route string) chromedp.Action {
 // through the page's own buttons; then, at 1,000 instances, the services
 // page renders within a second.
 func TestWebUI(t *testing.T) {
-	ctx := browser(t)
+	bin := chromium()
+	if bin == "" {
+		t.Skip("no chromium binary on $PATH (apt-get install chromium, or set SHOAL_CHROMIUM): the web UI test needs a real browser")
+	}
 	c := testutil.NewCluster(t, 3)
+	ctx := browser(t, bin) // after the cluster: it closes first
 	local, remote := c.Node("node-0"), c.Node("node-1")
 	lc, rc := consulClient(t, local), consulClient(t, remote)
 
@@ -172,13 +188,13 @@ func TestWebUI(t *testing.T) {
 		must(t, lc.Agent().UpdateTTL("web-1-ttl", "ready", consul.HealthPassing))
 		ui(t, ctx, "the instance's details", quick,
 			visible(`[data-inst="node-0/web-1"][data-state="passing"]`),
-			chromedp.Click(`[data-inst="node-0/web-1"]`, chromedp.ByQuery),
+			click(`[data-inst="node-0/web-1"]`),
 			visible(`#detail [data-check="web-1-ttl"][data-status="passing"]`))
 		shot(t, ctx, "service")
 
 		// Maintenance, behind a confirmation, through the page's buttons.
 		ui(t, ctx, "maintenance on", quick,
-			chromedp.Click(`#detail button[data-act="svc-maint"]`, chromedp.ByQuery),
+			click(`#detail button[data-act="svc-maint"]`),
 			visible(`#confirm[open]`),
 			chromedp.SendKeys(`#confirm-reason`, "deploying", chromedp.ByQuery),
 			chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
@@ -196,7 +212,7 @@ func TestWebUI(t *testing.T) {
 		})
 		shot(t, ctx, "service-maintenance")
 		ui(t, ctx, "maintenance off", quick,
-			chromedp.Click(`#detail button[data-act="svc-maint"]`, chromedp.ByQuery),
+			click(`#detail button[data-act="svc-maint"]`),
 			visible(`#confirm[open]`),
 			chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 			chromedp.WaitNotPresent(`#detail [data-check="_service_maintenance:web-1"]`, chromedp.ByQuery),
@@ -213,14 +229,14 @@ func TestWebUI(t *testing.T) {
 		ui(t, ctx, "node maintenance on", quick,
 			goHash("#/node/node-0"),
 			visible(`#main[data-ready="node"]`),
-			chromedp.Click(`button[data-act="node-maint"]`, chromedp.ByQuery),
+			click(`button[data-act="node-maint"]`),
 			visible(`#confirm[open]`),
 			chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 			visible(`[data-check="_node_maintenance"]`),
 			visible(`#feed li[data-kind="maintenance"]`))
 		shot(t, ctx, "node")
 		ui(t, ctx, "node maintenance off", quick,
-			chromedp.Click(`button[data-act="node-maint"]`, chromedp.ByQuery),
+			click(`button[data-act="node-maint"]`),
 			visible(`#confirm[open]`),
 			chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 			chromedp.WaitNotPresent(`[data-check="_node_maintenance"]`, chromedp.ByQuery))
@@ -247,7 +263,7 @@ func TestWebUI(t *testing.T) {
 		ui(t, ctx, "deregister", quick,
 			goHash("#/service/web/node-0/web-1"),
 			visible(`#detail button[data-act="deregister"]`),
-			chromedp.Click(`#detail button[data-act="deregister"]`, chromedp.ByQuery),
+			click(`#detail button[data-act="deregister"]`),
 			visible(`#confirm[open]`),
 			chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 			chromedp.WaitNotPresent(`[data-inst="node-0/web-1"]`, chromedp.ByQuery),
@@ -274,11 +290,23 @@ func TestWebUI(t *testing.T) {
 	t.Run("1000 instances", func(t *testing.T) {
 		const services, each = 20, 50
 		clients := []*consul.Client{lc, rc, consulClient(t, c.Node("node-2"))}
-		for i := range services * each {
-			s := i / each
-			reg := &consul.AgentServiceRegistration{ID: fmt.Sprintf("svc-%02d-%03d", s, i%each), Name: fmt.Sprintf("svc-%02d", s),
-				Port: 10000 + i, Tags: []string{fmt.Sprintf("v%d", i%3)}, Meta: map[string]string{"shard": fmt.Sprint(i % 7)}}
-			must(t, clients[i%len(clients)].Agent().ServiceRegister(reg))
+		errs := make(chan error, len(clients))
+		for k, cl := range clients {
+			go func() {
+				for i := k; i < services*each; i += len(clients) {
+					s := i / each
+					reg := &consul.AgentServiceRegistration{ID: fmt.Sprintf("svc-%02d-%03d", s, i%each), Name: fmt.Sprintf("svc-%02d", s),
+						Port: 10000 + i, Tags: []string{fmt.Sprintf("v%d", i%3)}, Meta: map[string]string{"shard": fmt.Sprint(i % 7)}}
+					if err := cl.Agent().ServiceRegister(reg); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range clients {
+			must(t, <-errs)
 		}
 		total := waitInstances(t, lc, services*each) // and the live run's
 		var renderMs float64
@@ -298,9 +326,20 @@ func TestWebUI(t *testing.T) {
 			t.Errorf("%d rows in the document; only those in view should be", rows)
 		}
 		shot(t, ctx, "services-1000")
-		ui(t, ctx, "a service of 50", quick,
+		// Keys reach rows that were not in the document: End goes to
+		// the 50th, Enter opens it.
+		var focused string
+		ui(t, ctx, "a service of 50, by keyboard", quick,
 			goHash("#/service/svc-07"),
-			visible(`[data-inst]`))
+			visible(`[data-inst][data-i="0"]`),
+			chromedp.Focus(`[data-inst][data-i="0"]`, chromedp.ByQuery),
+			chromedp.KeyEvent(kb.End),
+			chromedp.Evaluate(`document.activeElement.dataset.inst`, &focused),
+			chromedp.KeyEvent(kb.Enter),
+			visible(`#detail [data-check="serfHealth"]`))
+		if want := "node-0/svc-07-049"; focused != want {
+			t.Errorf("End focused %q, want the last instance %q", focused, want)
+		}
 		shot(t, ctx, "service-50")
 	})
 }

@@ -238,7 +238,9 @@
     S.nodeMeta = new Map((nodes.body || []).map((n) => [n.Node, n.Meta || {}]));
     const names = Object.keys(S.services);
     const fetched = new Map();
-    await pool(names, 4, async (name) => {
+    // Six connections to the origin: the watch of the catalog holds one
+    // (none on the first read), a service's stream one.
+    await pool(names, S.loaded ? 4 : 5, async (name) => {
       try {
         fetched.set(name, (await api(`health/service/${enc(name)}`)).body || []);
       } catch (e) {
@@ -432,15 +434,37 @@
       if (!force && first === this.range[0] && last === this.range[1]) return;
       this.range = [first, last];
       const focused = document.activeElement && this.spacer.contains(document.activeElement) ? document.activeElement.dataset.i : null;
-      let html = '';
-      for (let i = first; i < last; i++) html += this.rowHTML(this.items[i], i);
-      this.spacer.innerHTML = n ? html : '<div class="empty">Nothing to show.</div>';
-      for (const row of this.spacer.children) {
-        if (row.dataset.i !== undefined) row.style.transform = `translateY(${Number(row.dataset.i) * this.h}px)`;
+      if (!n) {
+        this.rows = new Map();
+        this.spacer.innerHTML = '<div class="empty">Nothing to show.</div>';
+        return;
       }
-      if (focused !== null) {
-        const again = this.spacer.querySelector(`[data-i="${focused}"]`);
-        if (again) again.focus({ preventScroll: true });
+      // A row whose HTML is the same keeps its element: an update
+      // touches only what changed, and a click or focus is never lost.
+      const old = this.rows || new Map();
+      const rows = new Map();
+      const tpl = document.createElement('template');
+      for (let i = first; i < last; i++) {
+        const html = this.rowHTML(this.items[i], i);
+        const prev = old.get(i);
+        if (prev && prev.html === html) {
+          rows.set(i, prev);
+          old.delete(i);
+          continue;
+        }
+        tpl.innerHTML = html;
+        const el = tpl.content.firstElementChild;
+        el.style.transform = `translateY(${i * this.h}px)`;
+        rows.set(i, { html, el });
+      }
+      for (const { el } of old.values()) el.remove();
+      const empty = this.spacer.querySelector('.empty');
+      if (empty) empty.remove();
+      for (const [, r] of rows) if (r.el.parentNode !== this.spacer) this.spacer.append(r.el);
+      this.rows = rows;
+      if (focused !== null && !this.spacer.contains(document.activeElement)) {
+        const again = rows.get(Number(focused));
+        if (again) again.el.focus({ preventScroll: true });
       }
     }
 
@@ -582,7 +606,7 @@
       <div class="bar">${searchBox(`service/${name}`, 'Filter instances by ID, node, address, tag, meta', 'e.g. node-2 v1')}</div>
       <div class="vlist" id="inst-list" aria-label="Instances of ${esc(name)}"></div>`, wireSearch);
     const cur = S.inst.get(name);
-    const entries = cur ? [...cur.entries].sort((a, b) => instKey(a).localeCompare(instKey(b))) : [];
+    const entries = cur ? [...cur.entries].sort((a, b) => a.Service.ID.localeCompare(b.Service.ID) || a.Node.Node.localeCompare(b.Node.Node)) : [];
     const at = cur ? cur.at : Date.now();
     const match = matcher(`service/${name}`);
     const shown = entries.filter((e) => match(`${e.Service.ID} ${e.Node.Node} ${e.Service.Address || e.Node.Address}:${e.Service.Port} ${(e.Service.Tags || []).join(' ')} ${metaText(e.Service.Meta)}`.toLowerCase()));
@@ -816,7 +840,7 @@
     const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1e-6);
     const W = 1000;
     const H = 560;
-    const pad = 60;
+    const pad = 90;
     const scale = Math.min(W - 2 * pad, H - 2 * pad) / span;
     const cx = (Math.max(...xs) + Math.min(...xs)) / 2;
     const cy = (Math.max(...ys) + Math.min(...ys)) / 2;
@@ -827,8 +851,8 @@
       const [x, y] = pos.get(c.Node);
       const st = status.get(c.Node) || 'none';
       return `<g data-node="${esc(c.Node)}" tabindex="0" role="button" aria-label="${esc(c.Node)}, ${st}">
-        <circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${c.Node === pinned ? 13 : 10}" class="${st}${c.Node === pinned ? ' pinned' : ''}"><title>${esc(c.Node)} (${st})</title></circle>
-        <text x="${(x + 15).toFixed(1)}" y="${(y + 5).toFixed(1)}">${esc(c.Node)}</text></g>`;
+        <circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${c.Node === pinned ? 16 : 12}" class="${st}${c.Node === pinned ? ' pinned' : ''}"><title>${esc(c.Node)} (${st})</title></circle>
+        <text x="${(x + 20).toFixed(1)}" y="${(y + 7).toFixed(1)}">${esc(c.Node)}</text></g>`;
     }).join('')}`;
     if (focusedNode) svg.querySelector(`g[data-node="${CSS.escape(focusedNode)}"]`)?.focus();
     svg.dataset.pos = JSON.stringify([...pos]);
@@ -876,7 +900,7 @@
     t.textContent = msg;
     t.classList.add('show');
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => t.classList.remove('show'), 4000);
+    toastTimer = setTimeout(() => t.classList.remove('show'), 2500);
   }
 
   async function act(btn) {
@@ -928,7 +952,11 @@
     S.conv = null;
     nodeChecks = null;
     main.dataset.shell = '';
-    whoAmI().then(() => { watch(); onRoute(); });
+    // Who this agent is matters only to the actions: ask beside the
+    // first read, not before it.
+    whoAmI().then(() => { if (S.loaded) render(); });
+    watch();
+    onRoute();
   }
 
   document.addEventListener('click', (ev) => {
