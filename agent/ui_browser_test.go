@@ -148,7 +148,20 @@ func TestWebUI(t *testing.T) {
 		Meta: map[string]string{"version": "1.2"}, Check: &consul.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "10m"}}))
 	must(t, lc.Agent().UpdateTTL("web-1-ttl", "ready", consul.HealthPassing))
 	must(t, rc.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "db-1", Name: "db", Port: 5432}))
-	waitServices(t, lc, 2)
+	// A few more, so that the pages (and the screenshots) show a cluster.
+	oc := consulClient(t, c.Node("node-2"))
+	for i, cl := range []*consul.Client{lc, rc, oc} {
+		must(t, cl.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: fmt.Sprintf("user-%d", i+1), Name: "user", Port: 7000 + i,
+			Tags: []string{"v2", "grpc"}, Meta: map[string]string{"version": "2.4.1", "zone": fmt.Sprintf("z%d", i%2)}}))
+	}
+	for i, status := range []string{consul.HealthPassing, consul.HealthWarning} {
+		id := fmt.Sprintf("payment-%d", i+1)
+		must(t, oc.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: id, Name: "payment", Port: 8400 + i, Tags: []string{"v1"},
+			Check: &consul.AgentServiceCheck{CheckID: id + "-ttl", TTL: "10m"}}))
+		must(t, oc.Agent().UpdateTTL(id+"-ttl", "queue depth 1200", status))
+	}
+	waitServices(t, lc, 4)
+	waitInstances(t, lc, 7)
 
 	base := "http://" + local.Agent.HTTPAddr() + "/ui/"
 	const quick = 10 * time.Second
@@ -159,7 +172,10 @@ func TestWebUI(t *testing.T) {
 			visible(`#main[data-ready="services"]`),
 			visible(`[data-svc="web"]`), visible(`[data-svc="db"]`),
 			// Marks this document: a reload would lose it.
-			chromedp.Evaluate(`window.noReload = true`, nil))
+			chromedp.Evaluate(`window.noReload = true`, nil),
+			// payment's instances by state: passing, warning, critical.
+			visible(`[data-svc="payment"] [data-counts="1 1 0"]`),
+			visible(`#agree-badge.ok`))
 		shot(t, ctx, "services")
 
 		// Registered on another agent, it appears within a second.

@@ -17,6 +17,7 @@
     inst: new Map(), // service name -> {entries, at}
     members: [], // agent/members, with at
     membersAt: 0,
+    membersIndex: 0,
     nodeMeta: new Map(), // node -> Meta, from catalog/nodes
     conv: null, // the last shoal/convergence answer
     convErr: '',
@@ -146,10 +147,12 @@
     while (ol.children.length > FEED_MAX) ol.lastChild.remove();
   }
 
-  // applyService takes a service's new instance set, and tells the feed
-  // what changed since the last one.
-  function applyService(name, entries, at) {
+  // applyService takes a service's new instance set, read at the
+  // service's index, and tells the feed what changed since the last one.
+  // An answer older than the one held (two reads crossed) is dropped.
+  function applyService(name, entries, at, index) {
     const prev = S.inst.get(name);
+    if (prev && index < prev.index) return;
     if (S.loaded) {
       const before = new Map((prev ? prev.entries : []).map((e) => [instKey(e), e]));
       const after = new Map(entries.map((e) => [instKey(e), e]));
@@ -178,7 +181,7 @@
       }
     }
     if (entries.length === 0) S.inst.delete(name);
-    else S.inst.set(name, { entries, at });
+    else S.inst.set(name, { entries, at, index });
   }
 
   // applyNodeChecks tells the feed of changes of the nodes' own checks
@@ -213,7 +216,9 @@
     return false;
   }
 
-  function applyMembers(members, at) {
+  function applyMembers(members, at, index) {
+    if (index < S.membersIndex) return;
+    S.membersIndex = index;
     if (S.loaded) {
       const before = new Map(S.members.map((m) => [m.Name, m.Status]));
       for (const m of members) {
@@ -242,14 +247,14 @@
     // (none on the first read), a service's stream one.
     await pool(names, S.loaded ? 4 : 5, async (name) => {
       try {
-        fetched.set(name, (await api(`health/service/${enc(name)}`)).body || []);
+        fetched.set(name, await api(`health/service/${enc(name)}`));
       } catch (e) {
         if (e.status !== 403 && e.status !== 404) throw e;
       }
     });
-    applyMembers(members.body || [], at);
-    for (const name of names) if (fetched.has(name)) applyService(name, fetched.get(name), at);
-    for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], at);
+    applyMembers(members.body || [], at, members.index);
+    for (const [name, r] of fetched) applyService(name, r.body || [], at, r.index);
+    for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], at, svcs.index);
     applyNodeChecks();
     if (!S.loaded) {
       S.loaded = true;
@@ -289,21 +294,59 @@
       try {
         const r = await api(`catalog/services?index=${index}&wait=30s`);
         if (gen !== generation) return;
+        setLive(true);
+        if (r.index < index) forgetIndexes();
         if (r.index !== index) {
+          const began = Date.now();
           await refresh();
           if (gen !== generation) return;
           index = r.index;
           render();
           pollConvergence();
+          // Under a stream of changes, read at most about four times a
+          // second: each read asks for every service.
+          await sleep(250 - (Date.now() - began));
         }
-        setLive(true);
       } catch (e) {
         if (gen !== generation) return;
         setLive(false, e.status ? e.message.slice(0, 80) : 'agent unreachable');
         index = 0;
+        forgetIndexes();
         await sleep(1000);
       }
     }
+  }
+
+  // freshen re-reads what the page shows of last-heard ages. They move
+  // all the time without moving any index (so neither the watch nor the
+  // stream sends them): without it an age would only grow on the page
+  // while the agent hears from the node every second.
+  async function freshen() {
+    const r = route();
+    if (!S.loaded) return;
+    try {
+      if (r.page === 'service' && r.a) {
+        const at = Date.now();
+        const h = await api(`health/service/${enc(r.a)}`);
+        applyService(r.a, h.body || [], at, h.index);
+      } else if (r.page === 'nodes' || r.page === 'node') {
+        const at = Date.now();
+        const m = await api('agent/members');
+        applyMembers(m.body || [], at, m.index);
+      } else {
+        return;
+      }
+    } catch {
+      return; // the watch says when the agent is unreachable
+    }
+    if (route().page === r.page && route().a === r.a) render();
+  }
+
+  // forgetIndexes lets any answer in: the agent may have restarted, and
+  // its indexes started again from 1.
+  function forgetIndexes() {
+    for (const v of S.inst.values()) v.index = 0;
+    S.membersIndex = 0;
   }
 
   // ---- convergence and coordinates ----
@@ -395,7 +438,7 @@
     watchSrc.addEventListener('instances', (ev) => {
       if (!S.loaded) return;
       try {
-        applyService(name, JSON.parse(ev.data) || [], Date.now());
+        applyService(name, JSON.parse(ev.data) || [], Date.now(), Number(ev.lastEventId) || 0);
       } catch { return; }
       if (route().page === 'service' && route().a === name) render();
     });
@@ -481,11 +524,16 @@
       this.focusRow(Math.max(0, Math.min(this.items.length - 1, to)));
     }
 
-    focusRow(i) {
+    // reveal scrolls row i into view.
+    reveal(i) {
       const y = i * this.h;
       if (y < this.el.scrollTop) this.el.scrollTop = y;
       else if (y + this.h > this.el.scrollTop + this.el.clientHeight) this.el.scrollTop = y + this.h - this.el.clientHeight;
       this.draw(true);
+    }
+
+    focusRow(i) {
+      this.reveal(i);
       const row = this.spacer.querySelector(`[data-i="${i}"]`);
       if (row) row.focus({ preventScroll: true });
     }
@@ -586,14 +634,14 @@
     $('#svc-list').dataset.instances = String(total);
     list('svc-list', (s, i) => `<a class="row svc" href="#/service/${enc(s.name)}" data-i="${i}" data-svc="${esc(s.name)}">
         <span class="name">${esc(s.name)}</span>
-        <span class="counts" aria-label="${s.c.passing} passing, ${s.c.warning} warning, ${s.c.critical} critical">${countsHTML(s.c)}</span>
+        <span class="counts" aria-label="${s.c.passing} passing, ${s.c.warning} warning, ${s.c.critical} critical" data-counts="${s.c.passing} ${s.c.warning} ${s.c.critical}">${countsHTML(s.c)}</span>
         <span class="nodes sub">${s.total} on ${s.nodes} node${s.nodes === 1 ? '' : 's'}</span>
         <span class="tags">${chips(s.tags)}</span></a>`).set(shown);
   }
 
   function checksSummary(e) {
     const bad = (e.Checks || []).filter((c) => c.Status !== 'passing');
-    if (!bad.length) return `${(e.Checks || []).length} checks passing`;
+    if (!bad.length) return (e.Checks || []).length === 1 ? '1 check passing' : `${(e.Checks || []).length} checks passing`;
     return bad.map((c) => `${c.Name || c.CheckID}: ${c.Status}${c.Output ? ` (${c.Output})` : ''}`).join('; ');
   }
 
@@ -612,9 +660,9 @@
     const shown = entries.filter((e) => match(`${e.Service.ID} ${e.Node.Node} ${e.Service.Address || e.Node.Address}:${e.Service.Port} ${(e.Service.Tags || []).join(' ')} ${metaText(e.Service.Meta)}`.toLowerCase()));
     const c = { passing: 0, warning: 0, critical: 0 };
     for (const e of entries) c[worst(e.Checks)]++;
-    $('#inst-sum').innerHTML = entries.length ? `<span class="counts">${countsHTML(c)}</span> ${entries.length} instances` : 'no instances';
+    $('#inst-sum').innerHTML = entries.length ? `<span class="counts">${countsHTML(c)}</span> ${entries.length} instance${entries.length === 1 ? '' : 's'}` : 'no instances';
     const selKey = r.b ? `${r.b}/${r.c}` : '';
-    list('inst-list', (e, i) => {
+    const l = list('inst-list', (e, i) => {
       const st = worst(e.Checks);
       const maint = inMaintenance(e);
       const key = instKey(e);
@@ -625,11 +673,19 @@
         <span class="nodec">${esc(e.Node.Node)}</span>
         ${ageSpan(e.ShoalLastHeardMs, at)}
         <span class="line2">${chips(e.Service.Tags)} ${esc(metaText(e.Service.Meta))} · ${esc(checksSummary(e))}</span></a>`;
-    }).set(shown);
+    });
     const d = $('#detail');
     const sel = selKey && entries.find((e) => instKey(e) === selKey);
     d.hidden = !sel;
     if (sel) d.innerHTML = instanceDetail(sel, at);
+    l.set(shown);
+    // A newly selected instance stays in view, though the details above
+    // the list took room from it.
+    if (selKey !== l.shownSel) {
+      l.shownSel = selKey;
+      const i = shown.indexOf(sel);
+      if (i >= 0) l.reveal(i);
+    }
   }
 
   function checksHTML(checks) {
@@ -700,7 +756,7 @@
 
   function pageNode(r) {
     const name = r.a;
-    shell(`node/${name}`, `<div class="bar"><a href="#/nodes">Nodes</a> <span class="sub">/</span> <h1>${esc(name)}</h1></div><div id="node-body"></div>`);
+    shell(`node/${name}`, `<div class="bar"><a href="#/nodes">Nodes</a> <span class="sub">/</span> <h1>${esc(name)}</h1></div><div id="node-body" class="stack"></div>`);
     const m = S.members.find((x) => x.Name === name);
     const body = $('#node-body');
     if (!m) { body.innerHTML = '<p class="sub">This agent knows no such member.</p>'; return; }
@@ -742,7 +798,7 @@
 
   function pageAgreement() {
     shell('agreement', `<div class="bar"><h1>Agreement</h1><span class="sub">Does every agent serve the same catalog? Asked of every member, about once a second.</span></div>
-      <div id="agree-body"></div>`);
+      <div id="agree-body" class="stack"></div>`);
     const body = $('#agree-body');
     const c = S.conv;
     if (!c) { body.innerHTML = `<div class="banner off">${S.convErr ? esc(S.convErr) : 'Asking the members…'}</div>`; return; }
@@ -810,6 +866,7 @@
   }
 
   let pinned = '';
+  let hovered = '';
 
   function pageMap() {
     const fresh = shell('map', `<div class="bar"><h1>Network map</h1><span class="sub">Vivaldi coordinates, projected on their two main axes. Hover or focus a node for its round trip to
@@ -856,6 +913,7 @@
     }).join('')}`;
     if (focusedNode) svg.querySelector(`g[data-node="${CSS.escape(focusedNode)}"]`)?.focus();
     svg.dataset.pos = JSON.stringify([...pos]);
+    if (hovered && pos.has(hovered)) hover(hovered);
     const from = coords.find((c) => c.Node === pinned);
     $('#rtt-table').innerHTML = from ? `<table><thead><tr><th>Node</th><th>State</th><th>Estimated RTT</th></tr></thead><tbody>${coords.filter((c) => c !== from)
       .map((c) => [c, rtt(from.Coord, c.Coord)]).sort((a, b) => a[1] - b[1])
@@ -863,6 +921,7 @@
   }
 
   function hover(node) {
+    hovered = node;
     const a = S.coords.find((c) => c.Node === pinned);
     const b = S.coords.find((c) => c.Node === node);
     const line = $('#map-line');
@@ -877,6 +936,7 @@
 
   function pin(node) {
     pinned = node;
+    hovered = '';
     render();
     $('#rtt').textContent = `Measuring from ${node}: hover another node.`;
   }
@@ -949,6 +1009,7 @@
     followService('');
     S.inst.clear();
     S.members = [];
+    S.membersIndex = 0;
     S.conv = null;
     nodeChecks = null;
     main.dataset.shell = '';
@@ -972,8 +1033,13 @@
   $('#token-btn').addEventListener('click', tokenDialog);
   window.addEventListener('hashchange', onRoute);
   setInterval(tickAges, 1000);
-  setInterval(() => { if (route().page === 'agreement') pollConvergence(); }, 1000);
-  setInterval(() => { if (route().page !== 'agreement') pollConvergence(); }, 5000);
+  // Agreement is asked about once a second on its page and while the
+  // agents disagree (so the page sees when that ends), else every 5 s.
+  let convTick = 0;
+  setInterval(() => {
+    if (route().page === 'agreement' || (S.conv && !S.conv.Converged) || ++convTick % 5 === 0) pollConvergence();
+  }, 1000);
   setInterval(() => { if (route().page === 'map') pollCoords(); }, 3000);
+  setInterval(freshen, 2000);
   restart();
 })();
