@@ -131,7 +131,7 @@ func goHash(route string) chromedp.Action {
 // agents: every page loads, changes made on another agent appear without a
 // reload, a failed check turns critical, maintenance goes on and off
 // through the page's own buttons; then, at 1,000 instances, the services
-// page renders within a second.
+// page renders within a second; last, a node that crashes shows as failed.
 func TestWebUI(t *testing.T) {
 	bin := chromium()
 	if bin == "" {
@@ -357,6 +357,19 @@ func TestWebUI(t *testing.T) {
 			t.Errorf("End focused %q, want the last instance %q", focused, want)
 		}
 		shot(t, ctx, "service-50")
+	})
+
+	t.Run("a node fails", func(t *testing.T) {
+		ui(t, ctx, "the nodes page", quick, goHash("#/nodes"), visible(`[data-node="node-2"][data-status="alive"]`))
+		c.Crash("node-2")
+		ui(t, ctx, "see node-2 fail", quick, visible(`[data-node="node-2"][data-status="failed"]`))
+		ui(t, ctx, "in the feed", quick, visible(`#feed li[data-kind="failed"]`), visible(`#feed li[data-kind="hidden"]`))
+		ui(t, ctx, "its instances no longer served", quick,
+			goHash("#/service/svc-07"),
+			visible(`#main[data-ready="service"]`),
+			chromedp.WaitNotPresent(`[data-inst^="node-2/"]`, chromedp.ByQuery))
+		ui(t, ctx, "back to the nodes", quick, goHash("#/nodes"), visible(`[data-node="node-2"][data-status="failed"]`))
+		shot(t, ctx, "nodes-failed")
 	})
 }
 

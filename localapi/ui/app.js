@@ -148,40 +148,59 @@
   }
 
   // applyService takes a service's new instance set, read at the
-  // service's index, and tells the feed what changed since the last one.
-  // An answer older than the one held (two reads crossed) is dropped.
+  // service's index. An answer older than the one held (two reads
+  // crossed) is dropped.
   function applyService(name, entries, at, index) {
     const prev = S.inst.get(name);
     if (prev && index < prev.index) return;
-    if (S.loaded) {
-      const before = new Map((prev ? prev.entries : []).map((e) => [instKey(e), e]));
-      const after = new Map(entries.map((e) => [instKey(e), e]));
-      for (const [k, e] of after) {
-        const p = before.get(k);
-        if (!p) { event('registered', `${name} (${e.Service.ID}) on ${e.Node.Node}`); continue; }
-        const pc = new Map((p.Checks || []).filter((c) => c.ServiceID).map((c) => [c.CheckID, c.Status]));
-        const what = `${name} (${e.Service.ID}) on ${e.Node.Node}`;
-        for (const c of e.Checks || []) {
-          // A node's checks show on each of its instances: they are
-          // told once per node (applyNodeChecks), not per instance.
-          if (!c.ServiceID) continue;
-          const was = pc.get(c.CheckID);
-          pc.delete(c.CheckID);
-          if (!was && c.CheckID.startsWith('_service_maintenance:')) event('maintenance', `on for ${what}`, 'warning');
-          else if (!was) event('check', `${c.Name || c.CheckID} added to ${what}: ${c.Status}`, c.Status);
-          else if (was !== c.Status) event('check', `${c.Name || c.CheckID} of ${what}: ${was} → ${c.Status}`, c.Status);
-        }
-        for (const id of pc.keys()) {
-          if (id.startsWith('_service_maintenance:')) event('maintenance', `off for ${what}`, 'passing');
-          else event('check', `${id} removed from ${what}`, 'left');
-        }
-      }
-      for (const [k, e] of before) {
-        if (!after.has(k)) event('deregistered', `${name} (${e.Service.ID}) on ${e.Node.Node}`);
-      }
-    }
     if (entries.length === 0) S.inst.delete(name);
     else S.inst.set(name, { entries, at, index });
+  }
+
+  // reported holds each service's instances as the feed last told them.
+  // The feed is told by the catalog-wide reads only (report, below),
+  // which read the members with the services: a stream event may come
+  // before this page knows that a node failed, and would tell its
+  // hidden instances as deregistered.
+  const reported = new Map();
+
+  // report tells the feed what changed in a service since the last read.
+  function report(name, entries) {
+    const before = new Map((reported.get(name) || []).map((e) => [instKey(e), e]));
+    const after = new Map(entries.map((e) => [instKey(e), e]));
+    if (entries.length) reported.set(name, entries); else reported.delete(name);
+    if (!S.loaded) return;
+    const added = [];
+    for (const [k, e] of after) {
+      const p = before.get(k);
+      if (!p) { added.push(e); continue; }
+      const pc = new Map((p.Checks || []).filter((c) => c.ServiceID).map((c) => [c.CheckID, c.Status]));
+      const what = `${name} (${e.Service.ID}) on ${e.Node.Node}`;
+      for (const c of e.Checks || []) {
+        // A node's checks show on each of its instances: they are told
+        // once per node (applyNodeChecks), not per instance.
+        if (!c.ServiceID) continue;
+        const was = pc.get(c.CheckID);
+        pc.delete(c.CheckID);
+        if (!was && c.CheckID.startsWith('_service_maintenance:')) event('maintenance', `on for ${what}`, 'warning');
+        else if (!was) event('check', `${c.Name || c.CheckID} added to ${what}: ${c.Status}`, c.Status);
+        else if (was !== c.Status) event('check', `${c.Name || c.CheckID} of ${what}: ${was} → ${c.Status}`, c.Status);
+      }
+      for (const id of pc.keys()) {
+        if (id.startsWith('_service_maintenance:')) event('maintenance', `off for ${what}`, 'passing');
+        else event('check', `${id} removed from ${what}`, 'left');
+      }
+    }
+    const gone = [];
+    for (const [k, e] of before) {
+      if (after.has(k)) continue;
+      // The instances of a node that failed or left are hidden, not
+      // deregistered: the node's event says so, once.
+      if (down(e.Node.Node)) hidden.set(e.Node.Node, (hidden.get(e.Node.Node) || 0) + 1);
+      else gone.push(e);
+    }
+    tell('registered', name, added);
+    tell('deregistered', name, gone);
   }
 
   // applyNodeChecks tells the feed of changes of the nodes' own checks
@@ -214,6 +233,30 @@
   function instancesOn(node) {
     for (const [, v] of S.inst) if (v.entries.some((e) => e.Node.Node === node)) return true;
     return false;
+  }
+
+  // tell adds instances that came or went to the feed: one line each, or
+  // one for many (a deploy, a node back), so that the feed stays legible.
+  function tell(kind, name, list) {
+    if (list.length <= 3) {
+      for (const e of list) event(kind, `${name} (${e.Service.ID}) on ${e.Node.Node}`);
+      return;
+    }
+    const nodes = [...new Set(list.map((e) => e.Node.Node))].sort();
+    event(kind, `${list.length} instances of ${name} on ${nodes.length > 3 ? `${nodes.length} nodes` : nodes.join(', ')}`);
+  }
+
+  // hidden counts, per node, the instances hidden since the last flush.
+  const hidden = new Map();
+
+  function flushHidden() {
+    for (const [node, n] of hidden) event('hidden', `${n} instance${n === 1 ? '' : 's'} of ${node} no longer served`, 'left');
+    hidden.clear();
+  }
+
+  function down(node) {
+    const m = S.members.find((x) => x.Name === node);
+    return m && (m.Status === 3 || m.Status === 4);
   }
 
   function applyMembers(members, at, index) {
@@ -253,9 +296,14 @@
       }
     });
     applyMembers(members.body || [], at, members.index);
-    for (const [name, r] of fetched) applyService(name, r.body || [], at, r.index);
+    for (const [name, r] of fetched) {
+      applyService(name, r.body || [], at, r.index);
+      report(name, r.body || []);
+    }
     for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], at, svcs.index);
+    for (const name of [...reported.keys()]) if (!(name in S.services)) report(name, []);
     applyNodeChecks();
+    flushHidden();
     if (!S.loaded) {
       S.loaded = true;
       window.shoalLoadedAt = performance.now();
@@ -739,7 +787,7 @@
         <span>${stateSpan(st)}</span>
         <span class="addr mono">${esc(m.Addr)}:${m.Port}</span>
         ${ageSpan(m.ShoalLastHeardMs, S.membersAt)}
-        <span class="line2">${insts.length} instance${insts.length === 1 ? '' : 's'} · ${esc(metaText(S.nodeMeta.get(m.Name)))}</span></a>`;
+        <span class="line2">${[`${insts.length} instance${insts.length === 1 ? '' : 's'}`, metaText(S.nodeMeta.get(m.Name))].filter(Boolean).map(esc).join(' · ')}</span></a>`;
     }).set(shown);
   }
 
@@ -1008,6 +1056,7 @@
   function restart() {
     followService('');
     S.inst.clear();
+    reported.clear();
     S.members = [];
     S.membersIndex = 0;
     S.conv = null;
