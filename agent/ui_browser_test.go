@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	consul "github.com/hashicorp/consul/api"
 
+	"github.com/shoal-sd/shoal/acl"
+	"github.com/shoal-sd/shoal/agent"
 	"github.com/shoal-sd/shoal/internal/testutil"
 )
 
@@ -60,7 +63,10 @@ func browser(t *testing.T, bin string) context.Context {
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *cdplog.EventEntryAdded:
-			if ev.Entry.Level == cdplog.LevelError {
+			// A 403 is an answer the page shows (a token without the
+			// permission); any other error is the page's fault.
+			denied := ev.Entry.Source == cdplog.SourceNetwork && strings.Contains(ev.Entry.Text, "status of 403")
+			if ev.Entry.Level == cdplog.LevelError && !denied {
 				t.Errorf("browser: %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
 			} else {
 				t.Logf("browser: %s: %s", ev.Entry.Source, ev.Entry.Text)
@@ -138,10 +144,21 @@ func TestWebUI(t *testing.T) {
 	if bin == "" {
 		t.Skip("no chromium binary on $PATH (apt-get install chromium, or set SHOAL_CHROMIUM): the web UI test needs a real browser")
 	}
-	c := testutil.NewCluster(t, 3)
+	// ACLs on, as a careful operator has them: without a token the page
+	// may read the catalog, with the management token do anything.
+	c := testutil.NewEmptyCluster(t)
+	c.Configure = func(cfg *agent.Config) {
+		cfg.ACL = &acl.Config{Enabled: true, DefaultPolicy: "deny", InitialManagement: "root", Default: "anon",
+			Policies: []acl.PolicyConfig{{Name: "read-all", Rules: json.RawMessage(`{"service_prefix": {"": {"policy": "read"}}, "node_prefix": {"": {"policy": "read"}}}`)}},
+			Tokens:   []acl.TokenConfig{{SecretID: "anon", Policies: []string{"read-all"}}}}
+	}
+	for i := range 3 {
+		c.Start(fmt.Sprintf("node-%d", i), 0)
+	}
+	c.JoinAll()
 	ctx := browser(t, bin) // after the cluster: it closes first
 	local, remote := c.Node("node-0"), c.Node("node-1")
-	lc, rc := consulClient(t, local), consulClient(t, remote)
+	lc, rc := tokenClient(t, local, "root"), tokenClient(t, remote, "root")
 
 	// web-1 lives on the agent the page reads from (its actions apply
 	// there), db-1 on another.
@@ -150,7 +167,7 @@ func TestWebUI(t *testing.T) {
 	must(t, lc.Agent().UpdateTTL("web-1-ttl", "ready", consul.HealthPassing))
 	must(t, rc.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "db-1", Name: "db", Port: 5432}))
 	// A few more, so that the pages (and the screenshots) show a cluster.
-	oc := consulClient(t, c.Node("node-2"))
+	oc := tokenClient(t, c.Node("node-2"), "root")
 	for i, cl := range []*consul.Client{lc, rc, oc} {
 		must(t, cl.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: fmt.Sprintf("user-%d", i+1), Name: "user", Port: 7000 + i,
 			Tags: []string{"v2", "grpc"}, Meta: map[string]string{"version": "2.4.1", "zone": fmt.Sprintf("z%d", i%2)}}))
@@ -166,6 +183,39 @@ func TestWebUI(t *testing.T) {
 
 	base := "http://" + local.Agent.HTTPAddr() + "/ui/"
 	const quick = 10 * time.Second
+
+	t.Run("token", func(t *testing.T) {
+		// The anonymous token reads the catalog, not the agreement.
+		ui(t, ctx, "load without a token", quick,
+			chromedp.Navigate(base+"#/agreement"),
+			visible(`#main[data-ready="agreement"]`),
+			visible(`#agree-body .banner.off`),
+			goHash("#/services"),
+			visible(`[data-svc="web"]`))
+		var live string
+		ui(t, ctx, "a token the agent does not know", quick,
+			click(`#token-btn`),
+			visible(`#token-dlg[open]`),
+			chromedp.SendKeys(`#token-input`, "nope", chromedp.ByQuery),
+			chromedp.Click(`#token-dlg button[value="save"]`, chromedp.ByQuery),
+			visible(`#live.off`),
+			chromedp.Text(`#live`, &live, chromedp.ByQuery))
+		if !strings.Contains(live, "ACL not found") {
+			t.Errorf("with an unknown token the page says %q, want the agent's 403", live)
+		}
+		var kept string
+		ui(t, ctx, "the management token", quick,
+			click(`#token-btn`),
+			visible(`#token-dlg[open]`),
+			chromedp.SetValue(`#token-input`, "root", chromedp.ByQuery),
+			chromedp.Click(`#token-dlg button[value="save"]`, chromedp.ByQuery),
+			visible(`#live.on`),
+			visible(`#agree-badge.ok`),
+			chromedp.Evaluate(`sessionStorage.getItem('shoal-token')`, &kept))
+		if kept != "root" {
+			t.Errorf("session storage holds %q, want the token", kept)
+		}
+	})
 
 	t.Run("live", func(t *testing.T) {
 		ui(t, ctx, "load the services page", quick,
@@ -308,7 +358,7 @@ func TestWebUI(t *testing.T) {
 		const services, each = 20, 50
 		// No page reads while they register: it would only share the CPU.
 		ui(t, ctx, "leave the page", quick, chromedp.Navigate("about:blank"))
-		clients := []*consul.Client{lc, rc, consulClient(t, c.Node("node-2"))}
+		clients := []*consul.Client{lc, rc, oc}
 		errs := make(chan error, len(clients))
 		began := time.Now()
 		for k, cl := range clients {
