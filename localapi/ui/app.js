@@ -15,7 +15,7 @@
   const S = {
     self: '', // this agent's node name
     services: {}, // name -> tags, as catalog/services answers
-    inst: new Map(), // service name -> {entries, at}
+    inst: new Map(), // service name -> {entries, at, index}: at is when it was read
     members: [], // agent/members, with at
     membersAt: 0,
     membersIndex: 0,
@@ -79,18 +79,24 @@
 
   function ageClass(ms) { return ms < 3000 ? 'fresh' : ms < 15000 ? 'aging' : 'stale'; }
 
-  // An age that keeps counting in the page: heard is the agent's
-  // ShoalLastHeardMs at the moment at.
-  function ageSpan(heard, at) {
+  // ages holds, per key (an instance or a member), the agent's
+  // ShoalLastHeardMs and when it was read. The page counts them up every
+  // second; keeping them out of the HTML keeps a row's HTML the same while
+  // only its age moved, so the row is not redrawn.
+  const ages = new Map();
+
+  function ageSpan(key, heard, at) {
     if (heard == null) return '<span class="age" title="not heard from yet">—</span>';
-    const ms = heard + (Date.now() - at);
-    return `<span class="age ${ageClass(ms)}" data-heard="${heard}" data-at="${at}" title="how old this agent's copy is">${fmtAge(ms)}</span>`;
+    ages.set(key, { heard, at });
+    return `<span class="age" data-age="${esc(key)}" title="how old this agent's copy is"></span>`;
   }
 
   function tickAges() {
     const now = Date.now();
-    for (const el of document.querySelectorAll('[data-heard]')) {
-      const ms = Number(el.dataset.heard) + (now - Number(el.dataset.at));
+    for (const el of document.querySelectorAll('[data-age]')) {
+      const a = ages.get(el.dataset.age);
+      if (!a) continue;
+      const ms = a.heard + (now - a.at);
       el.textContent = fmtAge(ms);
       el.className = `age ${ageClass(ms)}`;
     }
@@ -133,17 +139,13 @@
 
   // ---- the feed of changes ----
 
-  const feed = [];
-
   // event adds a line to the feed; tone colours it (the state a check
   // moved to, say), kind is what happened.
   function event(kind, text, tone = kind) {
-    feed.unshift({ at: new Date(), kind, text });
-    if (feed.length > FEED_MAX) feed.length = FEED_MAX;
     const ol = $('#feed');
     const li = document.createElement('li');
     li.dataset.kind = kind;
-    li.innerHTML = `<time>${clock(feed[0].at)}</time><span class="kind ${esc(tone)}">${esc(kind)}</span> ${esc(text)}`;
+    li.innerHTML = `<time>${clock(new Date())}</time><span class="kind ${esc(tone)}">${esc(kind)}</span> ${esc(text)}`;
     ol.prepend(li);
     while (ol.children.length > FEED_MAX) ol.lastChild.remove();
   }
@@ -282,7 +284,7 @@
   // the catalog (the watch below), never twice at once.
   async function refresh() {
     const at = Date.now();
-    const [svcs, members, nodes] = await Promise.all([api('catalog/services'), api('agent/members'), api('catalog/nodes')]);
+    const [svcs, nodes] = await Promise.all([api('catalog/services'), api('catalog/nodes')]);
     S.services = svcs.body || {};
     S.nodeMeta = new Map((nodes.body || []).map((n) => [n.Node, n.Meta || {}]));
     const names = Object.keys(S.services);
@@ -296,6 +298,9 @@
         if (e.status !== 403 && e.status !== 404) throw e;
       }
     });
+    // The members after the services: an instance gone because its node
+    // failed is then told as hidden with the node, never as deregistered.
+    const members = await api('agent/members');
     applyMembers(members.body || [], at, members.index);
     for (const [name, r] of fetched) {
       applyService(name, r.body || [], at, r.index);
@@ -554,6 +559,7 @@
       if (empty) empty.remove();
       for (const [, r] of rows) if (r.el.parentNode !== this.spacer) this.spacer.append(r.el);
       this.rows = rows;
+      tickAges(); // rows scrolled into view show their ages at once
       if (focused !== null && !this.spacer.contains(document.activeElement)) {
         const again = rows.get(Number(focused));
         if (again) again.el.focus({ preventScroll: true });
@@ -641,6 +647,7 @@
     }
     const pages = { services: pageServices, service: pageService, nodes: pageNodes, node: pageNode, agreement: pageAgreement, map: pageMap };
     (pages[r.page] || pageServices)(r);
+    tickAges();
     main.dataset.ready = r.page;
     // When the first page with data was on screen, for the tests.
     if (!window.shoalRenderedAt) window.shoalRenderedAt = performance.now();
@@ -720,7 +727,7 @@
         <span class="name">${esc(e.Service.ID)}</span>
         <span class="addr mono">${esc(e.Service.Address || e.Node.Address)}:${e.Service.Port}</span>
         <span class="nodec">${esc(e.Node.Node)}</span>
-        ${ageSpan(e.ShoalLastHeardMs, at)}
+        ${ageSpan(`i:${key}`, e.ShoalLastHeardMs, at)}
         <span class="line2">${chips(e.Service.Tags)} ${esc(metaText(e.Service.Meta))} · ${esc(checksSummary(e))}</span></a>`;
     });
     const d = $('#detail');
@@ -758,7 +765,7 @@
         <dt>Address</dt><dd class="mono">${esc(e.Service.Address || e.Node.Address)}:${e.Service.Port}</dd>
         <dt>Tags</dt><dd>${chips(e.Service.Tags) || '<span class="sub">none</span>'}</dd>
         <dt>Meta</dt><dd>${kvHTML(e.Service.Meta)}</dd>
-        <dt>Copy's age</dt><dd>${ageSpan(e.ShoalLastHeardMs, at)} <span class="sub">(ShoalLastHeardMs: since this agent last heard from ${esc(e.Node.Node)})</span></dd>
+        <dt>Copy's age</dt><dd>${ageSpan(`i:${instKey(e)}`, e.ShoalLastHeardMs, at)} <span class="sub">(ShoalLastHeardMs: since this agent last heard from ${esc(e.Node.Node)})</span></dd>
       </dl>
       ${checksHTML(e.Checks)}
       ${local ? `<div class="actions">
@@ -787,7 +794,7 @@
         <span class="name">${esc(m.Name)}${m.Name === S.self ? ' <span class="sub">(this agent)</span>' : ''}</span>
         <span>${stateSpan(st)}</span>
         <span class="addr mono">${esc(m.Addr)}:${m.Port}</span>
-        ${ageSpan(m.ShoalLastHeardMs, S.membersAt)}
+        ${ageSpan(`m:${m.Name}`, m.ShoalLastHeardMs, S.membersAt)}
         <span class="line2">${[`${insts.length} instance${insts.length === 1 ? '' : 's'}`, metaText(S.nodeMeta.get(m.Name))].filter(Boolean).map(esc).join(' · ')}</span></a>`;
     }).set(shown);
   }
@@ -819,7 +826,7 @@
       <dl class="kv">
         <dt>State</dt><dd data-status="${st}">${stateSpan(st)}</dd>
         <dt>Address</dt><dd class="mono">${esc(m.Addr)}:${m.Port}</dd>
-        <dt>Last heard</dt><dd>${ageSpan(m.ShoalLastHeardMs, S.membersAt)}${self ? ' <span class="sub">(this agent)</span>' : ''}</dd>
+        <dt>Last heard</dt><dd>${ageSpan(`m:${m.Name}`, m.ShoalLastHeardMs, S.membersAt)}${self ? ' <span class="sub">(this agent)</span>' : ''}</dd>
         <dt>Metadata</dt><dd>${kvHTML(S.nodeMeta.get(name))}</dd>
         <dt>Epoch</dt><dd class="mono">${esc(m.Tags?.epoch)}</dd>
       </dl>
