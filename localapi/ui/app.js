@@ -608,6 +608,15 @@
 
   // ---- pages ----
 
+  // setHTML replaces an element's content only when it changed, so that
+  // an update does not take the focus from a button the user is on.
+  const drawn = new WeakMap();
+  function setHTML(el, html) {
+    if (drawn.get(el) === html) return;
+    el.innerHTML = html;
+    drawn.set(el, html);
+  }
+
   const main = $('#main');
   const searches = new Map(); // page -> the text in its search box
 
@@ -733,7 +742,8 @@
     const d = $('#detail');
     const sel = selKey && entries.find((e) => instKey(e) === selKey);
     d.hidden = !sel;
-    if (sel) d.innerHTML = instanceDetail(sel, at);
+    // Redrawn only when it changed: a focused button must stay focused.
+    if (sel) setHTML(d, instanceDetail(sel, at));
     l.set(shown);
     // A newly selected instance stays in view, though the details above
     // the list took room from it.
@@ -822,7 +832,7 @@
     for (const e of insts) for (const c of e.Checks || []) if (!c.ServiceID) nodeChecks.set(c.CheckID, c);
     const maint = nodeChecks.has('_node_maintenance');
     const self = name === S.self;
-    body.innerHTML = `<section class="panel">
+    setHTML(body, `<section class="panel">
       <dl class="kv">
         <dt>State</dt><dd data-status="${st}">${stateSpan(st)}</dd>
         <dt>Address</dt><dd class="mono">${esc(m.Addr)}:${m.Port}</dd>
@@ -838,7 +848,7 @@
       ${insts.map((e) => `<tr data-inst="${esc(instKey(e))}"><td><a href="#/service/${enc(e.Service.Service)}/${enc(name)}/${enc(e.Service.ID)}">${esc(e.Service.Service)}</a></td>
         <td>${esc(e.Service.ID)}</td><td class="mono">${esc(e.Service.Address || e.Node.Address)}:${e.Service.Port}</td>
         <td>${stateSpan(worst(e.Checks))}</td><td>${esc(checksSummary(e))}</td></tr>`).join('')}
-      </tbody></table></div></section>`;
+      </tbody></table></div></section>`);
   }
 
   // Agreement: per origin, whether every member serves the same catalog.
