@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,9 +59,23 @@ func browser(t *testing.T, bin string) context.Context {
 			t.Logf("chromedp: "+format, args...)
 		}
 	}))
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	// The page's errors and console go to the test's log.
+	// The page's errors and console go to the test's log, until the
+	// browser closes: nothing may log after the test.
+	var mu sync.Mutex
+	closed := false
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		cancelTab()
+		cancelAlloc()
+	})
 	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
 		switch ev := ev.(type) {
 		case *cdplog.EventEntryAdded:
 			// A 403 is an answer the page shows (a token without the
@@ -72,7 +87,7 @@ func browser(t *testing.T, bin string) context.Context {
 				t.Logf("browser: %s: %s", ev.Entry.Source, ev.Entry.Text)
 			}
 		case *runtime.EventExceptionThrown:
-			t.Logf("page: exception: %s", ev.ExceptionDetails.Error())
+			t.Errorf("page: uncaught exception: %s", ev.ExceptionDetails.Error())
 		case *runtime.EventConsoleAPICalled:
 			var args []string
 			for _, a := range ev.Args {
@@ -104,7 +119,7 @@ func ui(t *testing.T, ctx context.Context, what string, d time.Duration, actions
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	var png []byte
-	ui(t, ctx, "screenshot "+name, 10*time.Second, chromedp.Sleep(0), chromedp.CaptureScreenshot(&png))
+	ui(t, ctx, "screenshot "+name, 10*time.Second, chromedp.CaptureScreenshot(&png))
 	dir := os.Getenv("SHOAL_UI_SCREENSHOTS")
 	if dir == "" {
 		dir = t.ArtifactDir()
