@@ -204,7 +204,7 @@ func New(cfg Config) http.Handler {
 // ServeHTTP routes one request.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := s.checkHost(r)
-	if err == nil {
+	if err == nil && !isUIPath(r.URL.Path) {
 		err = checkBrowser(r)
 	}
 	if err != nil {

@@ -32,12 +32,22 @@ var uiFiles = func() http.Handler {
 const uiSecurity = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// serveUI serves the web UI for GET and HEAD requests of /, /ui and
-// /ui/…, and reports whether the path was one of those. It runs after the
-// Host and browser-origin checks, as every route does.
+// isUIPath reports whether a path is the UI's: /, /ui or /ui/….
+//
+// The UI's files are the same for everyone and change nothing, so they
+// are served after the Host check (a DNS-rebinding page gets nothing) but
+// not the cross-origin one: a link from another site (a dashboard, a
+// wiki) opens the UI. The requests the page then makes are same-origin,
+// and the API checks them as any other.
+func isUIPath(p string) bool {
+	return p == "/" || p == "/ui" || strings.HasPrefix(p, uiPrefix)
+}
+
+// serveUI serves the web UI for GET and HEAD requests of its paths, and
+// reports whether the path was one of those.
 func serveUI(w http.ResponseWriter, r *http.Request) bool {
 	p := r.URL.Path
-	if p != "/" && p != "/ui" && !strings.HasPrefix(p, uiPrefix) {
+	if !isUIPath(p) {
 		return false
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -54,9 +54,10 @@ func TestUIServed(t *testing.T) {
 	}
 }
 
-// The page is refused where the API is (a Host that does not name the
-// agent, a cross-site request), and its own same-origin requests, as
-// Chromium sends them, pass the browser checks.
+// The page is refused to a Host that does not name the agent, but may be
+// opened from another site (it is framed by none: see TestUIServed); the
+// API still refuses other sites; and the page's own same-origin requests,
+// as Chromium sends them, pass the browser checks.
 func TestUISameOrigin(t *testing.T) {
 	_, h := newTestServer(t)
 	for _, tc := range []struct {
@@ -65,12 +66,15 @@ func TestUISameOrigin(t *testing.T) {
 		code               int
 	}{
 		{"the page, DNS rebinding", "GET", "/ui/", []string{"Host: evil.example:8500", "Sec-Fetch-Site: none"}, 403},
-		{"the page, framed cross-site", "GET", "/ui/", []string{"Sec-Fetch-Site: cross-site"}, 403},
+		{"the page, by a link on another site", "GET", "/ui/", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate"}, 200},
+		{"the page, by a link, DNS rebinding", "GET", "/ui/", []string{"Host: evil.example", "Sec-Fetch-Site: cross-site"}, 403},
 		{"the page, typed in", "GET", "/ui/", []string{"Sec-Fetch-Site: none", "Sec-Fetch-Mode: navigate"}, 200},
 		{"its script", "GET", "/ui/app.js", []string{"Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: no-cors"}, 200},
 		{"its reads", "GET", "/v1/catalog/services?index=0&wait=30s", []string{"Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors"}, 200},
 		{"its writes", "PUT", "/v1/agent/maintenance?enable=true&reason=ui", []string{"Origin: http://127.0.0.1:8500", "Sec-Fetch-Site: same-origin"}, 200},
 		{"another site's write", "PUT", "/v1/agent/maintenance?enable=true", []string{"Origin: http://evil.example", "Sec-Fetch-Site: cross-site"}, 403},
+		{"another site's read", "GET", "/v1/catalog/services", []string{"Origin: http://evil.example", "Sec-Fetch-Site: cross-site"}, 403},
+		{"another site's write to the UI's path", "POST", "/ui/", []string{"Origin: http://evil.example", "Sec-Fetch-Site: cross-site"}, 405},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, h, tc.method, tc.path, "", tc.headers...)
