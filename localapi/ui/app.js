@@ -28,7 +28,8 @@
     watchStart: Date.now(),
     coords: [],
     coordsErr: '',
-    loaded: false,
+    loaded: false, // the services in view have been read
+    complete: false, // every service has been read once
   };
 
   // ---- the API ----
@@ -142,6 +143,8 @@
   // event adds a line to the feed; tone colours it (the state a check
   // moved to, say), kind is what happened.
   function event(kind, text, tone = kind) {
+    // The first full read is the start, not a change.
+    if (!S.complete) return;
     const ol = $('#feed');
     const li = document.createElement('li');
     li.dataset.kind = kind;
@@ -280,22 +283,57 @@
     S.membersAt = at;
   }
 
-  // refresh reads everything the pages show. It runs once per change of
-  // the catalog (the watch below), never twice at once.
-  async function refresh() {
+  // ---- reading the catalog ----
+  //
+  // A change anywhere moves the catalog's index, but nothing says which
+  // services it touched, and the API answers one service at a time. So a
+  // read goes in two steps. First, from one read of the names and tags
+  // and one of every check (health/state/any), it finds the services that
+  // changed: a name new or gone, other tags, a check of theirs that moved
+  // (its ModifyIndex), or a check of a node they run on. It reads those,
+  // and the page shows them. Then it sweeps every service, a chunk at a
+  // time, for what no check shows (an instance without checks, another
+  // port); a newer change interrupts the sweep, and the next read goes on
+  // where it stopped.
+
+  const sigs = { checks: new Map(), nodes: new Map(), tags: new Map() }; // what the last read saw
+  let sweep = []; // the names left to read in this sweep
+
+  // signatures sums up every check by service and by node: when it moved
+  // (ModifyIndex) and its state.
+  function signatures(checks) {
+    const svc = new Map();
+    const node = new Map();
+    for (const c of checks) {
+      const m = c.ServiceID ? svc : node;
+      const k = c.ServiceID ? c.ServiceName : c.Node;
+      if (!m.has(k)) m.set(k, []);
+      m.get(k).push(`${c.Node}/${c.ServiceID}/${c.CheckID}=${c.Status}@${c.ModifyIndex}`);
+    }
+    for (const m of [svc, node]) for (const [k, v] of m) m.set(k, v.sort().join(';'));
+    return { svc, node };
+  }
+
+  function forgetSignatures() {
+    for (const m of Object.values(sigs)) m.clear();
+    sweep = [];
+  }
+
+  // readServices reads the named services (four or five at a time), then
+  // the members, and applies both. It stops early if aborted says so, and
+  // returns the names it read.
+  async function readServices(names, aborted) {
     const at = Date.now();
-    const [svcs, nodes] = await Promise.all([api('catalog/services'), api('catalog/nodes')]);
-    S.services = svcs.body || {};
-    S.nodeMeta = new Map((nodes.body || []).map((n) => [n.Node, n.Meta || {}]));
-    const names = Object.keys(S.services);
     const fetched = new Map();
-    // Six connections to the origin: the watch of the catalog holds one
-    // (none on the first read), a service's stream one.
+    // Six connections to the origin: the watch of the catalog holds one,
+    // a service's stream one.
     await pool(names, S.loaded ? 4 : 5, async (name) => {
+      if (aborted()) return;
       try {
         fetched.set(name, await api(`health/service/${enc(name)}`));
       } catch (e) {
         if (e.status !== 403 && e.status !== 404) throw e;
+        fetched.set(name, null);
       }
     });
     // The members after the services: an instance gone because its node
@@ -303,16 +341,63 @@
     const members = await api('agent/members');
     applyMembers(members.body || [], at, members.index);
     for (const [name, r] of fetched) {
+      if (!r) continue;
       applyService(name, r.body || [], at, r.index);
       report(name, r.body || []);
     }
-    for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], at, svcs.index);
-    for (const name of [...reported.keys()]) if (!(name in S.services)) report(name, []);
     applyNodeChecks();
+    flushHidden();
+    return fetched;
+  }
+
+  // refresh brings the page up to the catalog as it is now; shown is
+  // called once what changed is on the page, before the sweep.
+  async function refresh(aborted, shown) {
+    const [svcs, nodes, checks] = await Promise.all([api('catalog/services'), api('catalog/nodes'), api('health/state/any')]);
+    S.services = svcs.body || {};
+    S.nodeMeta = new Map((nodes.body || []).map((n) => [n.Node, n.Meta || {}]));
+    const names = Object.keys(S.services);
+    const sig = signatures(checks.body || []);
+    // At first, the services in view come first (the list is sorted by
+    // name), the others with the sweep.
+    const first = S.loaded ? null : new Set([...names].sort((x, y) => x.localeCompare(y)).slice(0, 60));
+    const dirty = new Set();
+    for (const name of names) {
+      const tags = JSON.stringify(S.services[name] || []);
+      if (first ? first.has(name) : !S.inst.has(name) || sigs.tags.get(name) !== tags || sigs.checks.get(name) !== sig.svc.get(name)) dirty.add(name);
+      sigs.tags.set(name, tags);
+    }
+    const nodesMoved = new Set();
+    for (const n of new Set([...sigs.nodes.keys(), ...sig.node.keys()])) if (sigs.nodes.get(n) !== sig.node.get(n)) nodesMoved.add(n);
+    if (nodesMoved.size) {
+      for (const [name, v] of S.inst) if (v.entries.some((e) => nodesMoved.has(e.Node.Node))) dirty.add(name);
+    }
+    sigs.checks = sig.svc;
+    sigs.nodes = sig.node;
+    for (const name of [...sigs.tags.keys()]) if (!(name in S.services)) sigs.tags.delete(name);
+    await readServices([...dirty].filter((n) => n in S.services), () => false);
+    for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], Date.now(), svcs.index);
+    for (const name of [...reported.keys()]) if (!(name in S.services)) report(name, []);
     flushHidden();
     if (!S.loaded) {
       S.loaded = true;
       window.shoalLoadedAt = performance.now();
+    }
+    shown();
+    // Every name not read just now is swept again: first those the last
+    // sweep had not reached, so that under steady changes every name is
+    // still read in turn.
+    const queued = new Set(sweep);
+    sweep = [...sweep.filter((n) => n in S.services && !dirty.has(n)), ...names.filter((n) => !queued.has(n) && !dirty.has(n))];
+    while (sweep.length && !aborted()) {
+      const chunk = sweep.splice(0, 25);
+      const got = await readServices(chunk, aborted);
+      sweep.unshift(...chunk.filter((n) => !got.has(n)));
+      render();
+    }
+    if (!sweep.length && !S.complete) {
+      S.complete = true;
+      render();
     }
   }
 
@@ -337,12 +422,56 @@
   }
 
   // The watch: a blocking query on the catalog's index, which moves on
-  // every change anywhere in the cluster that this agent serves.
-  let generation = 0; // bumped when the token changes: the old loop ends
+  // every change anywhere in the cluster that this agent serves. Each
+  // move asks for a read (kick); reads run one at a time, and a newer
+  // move cuts the sweep of the read before it short.
+  let generation = 0; // bumped when the token changes: the old loops end
+  let wanted = 0; // the catalog index the page should show
+  let shown = -1; // the index of the last read whose changes are shown
+  let reading = false;
+
+  function kick(index) {
+    wanted = index;
+    if (!reading) read();
+  }
+
+  async function read() {
+    reading = true;
+    const gen = generation;
+    try {
+      while (gen === generation && shown !== wanted) {
+        const target = wanted;
+        const began = Date.now();
+        try {
+          await refresh(() => wanted !== target || gen !== generation, () => {
+            if (gen !== generation) return;
+            shown = target;
+            render();
+            pollConvergence();
+          });
+        } catch (e) {
+          if (gen !== generation) break;
+          forgetSignatures();
+          setLive(false, e.status ? e.message.slice(0, 80) : 'agent unreachable');
+          await sleep(1000);
+          continue;
+        }
+        // Under a stream of changes, read at most about four times a
+        // second.
+        await sleep(250 - (Date.now() - began));
+      }
+    } finally {
+      reading = false;
+    }
+    if (shown !== wanted) read(); // a newer watch asked meanwhile
+  }
 
   async function watch() {
     const gen = ++generation;
     S.loaded = false;
+    S.complete = false;
+    shown = -1;
+    forgetSignatures();
     let index = 0;
     while (gen === generation) {
       try {
@@ -351,20 +480,15 @@
         setLive(true);
         if (r.index < index) forgetIndexes();
         if (r.index !== index) {
-          const began = Date.now();
-          await refresh();
-          if (gen !== generation) return;
           index = r.index;
-          render();
-          pollConvergence();
-          // Under a stream of changes, read at most about four times a
-          // second: each read asks for every service.
-          await sleep(250 - (Date.now() - began));
+          kick(index);
+          await sleep(100); // a burst of changes is one read, not one each
         }
       } catch (e) {
         if (gen !== generation) return;
         setLive(false, e.status ? e.message.slice(0, 80) : 'agent unreachable');
         index = 0;
+        shown = -1; // read again once back, whatever the index then
         forgetIndexes();
         await sleep(1000);
       }
@@ -658,8 +782,8 @@
     (pages[r.page] || pageServices)(r);
     tickAges();
     main.dataset.ready = r.page;
-    // When the first page with data was on screen, for the tests.
-    if (!window.shoalRenderedAt) window.shoalRenderedAt = performance.now();
+    // When the page first showed every service, for the tests.
+    if (S.complete && !window.shoalRenderedAt) window.shoalRenderedAt = performance.now();
     if (moved && document.activeElement === document.body) main.focus({ preventScroll: true });
   }
 
