@@ -359,8 +359,9 @@
     const names = Object.keys(S.services);
     const sig = signatures(checks.body || []);
     // At first, the services in view come first (the list is sorted by
-    // name), the others with the sweep.
+    // name, and a service's page shows one), the others with the sweep.
     const first = S.loaded ? null : new Set([...names].sort((x, y) => x.localeCompare(y)).slice(0, 60));
+    if (first && route().page === 'service') first.add(route().a);
     const dirty = new Set();
     for (const name of names) {
       const tags = JSON.stringify(S.services[name] || []);
@@ -614,7 +615,6 @@
     const t = token();
     watchSrc = new EventSource(`/v1/shoal/watch/service/${enc(name)}${t ? `?token=${enc(t)}` : ''}`);
     watchSrc.addEventListener('instances', (ev) => {
-      if (!S.loaded) return;
       try {
         applyService(name, JSON.parse(ev.data) || [], Date.now(), Number(ev.lastEventId) || 0);
       } catch { return; }
