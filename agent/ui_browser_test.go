@@ -364,6 +364,10 @@ func TestWebUI(t *testing.T) {
 			goHash("#/services"),
 			visible(`[data-svc="api"]`))
 		shot(t, ctx, "services-phone-dark")
+		ui(t, ctx, "a service on a phone", quick,
+			goHash("#/service/user/node-1/user-2"),
+			visible(`#detail [data-check="serfHealth"]`))
+		shot(t, ctx, "service-phone-dark")
 		ui(t, ctx, "desktop, light", quick,
 			emulation.ClearDeviceMetricsOverride(),
 			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}))
