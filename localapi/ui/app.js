@@ -24,8 +24,10 @@
     convErr: '',
     convAt: 0,
     originMoved: new Map(), // origin -> {known, at}: when its version last moved here
-    lastDisagree: 0, // when an answer last said the agents disagree (0: not seen)
-    watchStart: Date.now(),
+    // When an answer last said the agents disagree (0: not seen), and
+    // since when this tab has asked; kept over reloads of the tab.
+    lastDisagree: Number(sessionStorage.getItem('shoal-last-disagree')) || 0,
+    watchStart: Number(sessionStorage.getItem('shoal-watch-start')) || Date.now(),
     coords: [],
     coordsErr: '',
     loaded: false, // the services in view have been read
@@ -542,7 +544,10 @@
         const m = S.originMoved.get(o.Origin);
         if (!m || m.known !== o.Known || m.epoch !== o.Epoch) S.originMoved.set(o.Origin, { known: o.Known, epoch: o.Epoch, at: m ? now : 0 });
       }
-      if (!c.Converged) S.lastDisagree = now;
+      if (!c.Converged) {
+        S.lastDisagree = now;
+        sessionStorage.setItem('shoal-last-disagree', String(now));
+      }
       S.conv = c;
       S.convErr = '';
     } catch (e) {
@@ -983,7 +988,7 @@
       const ago = fmtAge(now - S.lastDisagree);
       return S.conv.Converged ? `Agreeing; last disagreement seen ${ago} ago.` : `Disagreeing now (checked ${ago} ago).`;
     }
-    return `No disagreement seen since this page opened ${fmtAge(now - S.watchStart)} ago.`;
+    return `No disagreement seen since this tab began asking, ${fmtAge(now - S.watchStart)} ago.`;
   }
 
   function pageAgreement() {
@@ -1221,6 +1226,7 @@
       if (s) { ev.preventDefault(); s.focus(); }
     }
   });
+  sessionStorage.setItem('shoal-watch-start', String(S.watchStart));
   $('#token-btn').addEventListener('click', tokenDialog);
   window.addEventListener('hashchange', onRoute);
   setInterval(tickAges, 1000);
