@@ -265,7 +265,8 @@ func TestWebUI(t *testing.T) {
 			visible(`[data-inst="node-0/web-1"][data-state="passing"]`))
 		start = time.Now()
 		must(t, lc.Agent().UpdateTTL("web-1-ttl", "connection refused", consul.HealthCritical))
-		ui(t, ctx, "see the check turn critical", quick, visible(`[data-inst="node-0/web-1"][data-state="critical"]`))
+		ui(t, ctx, "see the check turn critical", quick, visible(`[data-inst="node-0/web-1"][data-state="critical"]`),
+			visible(`#feed li[data-kind="check"]`))
 		t.Logf("a failed check reached the page in %v", time.Since(start))
 		must(t, lc.Agent().UpdateTTL("web-1-ttl", "ready", consul.HealthPassing))
 		ui(t, ctx, "the instance's details", quick,

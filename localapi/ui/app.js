@@ -171,12 +171,28 @@
   // before this page knows that a node failed, and would tell its
   // hidden instances as deregistered.
   const reported = new Map();
+  const reportedIndex = new Map(); // service name -> the index of the read told
 
   // report tells the feed what changed in a service since the last read.
-  function report(name, entries) {
-    const before = new Map((reported.get(name) || []).map((e) => [instKey(e), e]));
+  // With checksOnly (a stream event, which may come before the page knows
+  // that a node failed) it tells only the checks of instances it already
+  // knows, and leaves instances that came or went to the next read.
+  function report(name, entries, index, checksOnly) {
+    // A read older than the one told (a stream event and a read crossed)
+    // would tell changes backwards.
+    if (index < (reportedIndex.get(name) || 0)) return;
+    reportedIndex.set(name, index);
+    const base = reported.get(name) || [];
+    const before = new Map(base.map((e) => [instKey(e), e]));
     const after = new Map(entries.map((e) => [instKey(e), e]));
-    if (entries.length) reported.set(name, entries); else reported.delete(name);
+    if (checksOnly) {
+      if (base.length) reported.set(name, base.map((e) => after.get(instKey(e)) || e));
+    } else if (entries.length) {
+      reported.set(name, entries);
+    } else {
+      reported.delete(name);
+      reportedIndex.delete(name);
+    }
     if (!S.loaded) return;
     const added = [];
     for (const [k, e] of after) {
@@ -199,6 +215,7 @@
         else event('check', `${id} removed from ${what}`, 'left');
       }
     }
+    if (checksOnly) return;
     const gone = [];
     for (const [k, e] of before) {
       if (after.has(k)) continue;
@@ -345,7 +362,7 @@
     for (const [name, r] of fetched) {
       if (!r) continue;
       applyService(name, r.body || [], at, r.index);
-      report(name, r.body || []);
+      report(name, r.body || [], r.index);
     }
     applyNodeChecks();
     flushHidden();
@@ -380,7 +397,7 @@
     for (const name of [...sigs.tags.keys()]) if (!(name in S.services)) sigs.tags.delete(name);
     await readServices([...dirty].filter((n) => n in S.services), () => false);
     for (const name of [...S.inst.keys()]) if (!(name in S.services)) applyService(name, [], Date.now(), svcs.index);
-    for (const name of [...reported.keys()]) if (!(name in S.services)) report(name, []);
+    for (const name of [...reported.keys()]) if (!(name in S.services)) report(name, [], svcs.index);
     flushHidden();
     if (!S.loaded) {
       S.loaded = true;
@@ -528,6 +545,7 @@
   function forgetIndexes() {
     for (const v of S.inst.values()) v.index = 0;
     S.membersIndex = 0;
+    reportedIndex.clear();
   }
 
   // ---- convergence and coordinates ----
@@ -621,7 +639,13 @@
     watchSrc = new EventSource(`/v1/shoal/watch/service/${enc(name)}${t ? `?token=${enc(t)}` : ''}`);
     watchSrc.addEventListener('instances', (ev) => {
       try {
-        applyService(name, JSON.parse(ev.data) || [], Date.now(), Number(ev.lastEventId) || 0);
+        const entries = JSON.parse(ev.data) || [];
+        const prev = S.inst.get(name);
+        const index = Number(ev.lastEventId) || 0;
+        applyService(name, entries, Date.now(), index);
+        // A check that flips and flips back before the next catalog-wide
+        // read is told too, on the page of its service.
+        if (!prev || index >= prev.index) report(name, entries, index, true);
       } catch { return; }
       if (route().page === 'service' && route().a === name) render();
     });
@@ -1204,6 +1228,7 @@
     followService('');
     S.inst.clear();
     reported.clear();
+    reportedIndex.clear();
     S.members = [];
     S.membersIndex = 0;
     S.conv = null;
