@@ -214,7 +214,7 @@ func New(cfg Config) http.Handler {
 // ServeHTTP routes one request.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := s.checkHost(r)
-	if err == nil {
+	if err == nil && !isUIPath(r.URL.Path) {
 		err = checkBrowser(r)
 	}
 	if err != nil {
@@ -226,6 +226,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var arg string
 	if ok {
 		rs, arg = lookup(p)
+	}
+	if rs == nil && !ok && serveUI(w, r) {
+		return
 	}
 	if rs == nil {
 		err := refused(p)
