@@ -457,6 +457,22 @@ func TestWebUI(t *testing.T) {
 		ui(t, ctx, "back to the nodes", quick, goHash("#/nodes"), visible(`[data-node="node-2"][data-status="failed"]`))
 		shot(t, ctx, "nodes-failed")
 	})
+
+	// node-1 fails too, soon after node-2: node-0 has lost both others
+	// at once, enters self-preservation and serves their instances again;
+	// the page says so.
+	t.Run("self-preservation", func(t *testing.T) {
+		if on, _ := preserving(t, c.Node("node-0")); on {
+			t.Fatal("in self-preservation before the second failure")
+		}
+		c.Crash("node-1")
+		ui(t, ctx, "the self-preservation badge", quick, goHash("#/services"), visible(`#preserve`))
+		ui(t, ctx, "node-2's instances served again", quick,
+			goHash("#/service/svc-07"),
+			visible(`#main[data-ready="service"]`),
+			visible(`[data-inst^="node-2/"]`))
+		shot(t, ctx, "self-preservation")
+	})
 }
 
 func must(t *testing.T, err error) {

@@ -53,6 +53,9 @@
     }
     const index = Number(r.headers.get('X-Consul-Index')) || 0;
     if (opts.method && opts.method !== 'GET') return { index };
+    // Reads say whether the agent is in self-preservation: serving the
+    // instances of members that failed at once from its last copy.
+    $('#preserve').hidden = r.headers.get('X-Shoal-Self-Preservation') !== 'true';
     return { body: await r.json(), index };
   }
 
