@@ -599,6 +599,7 @@ func (s store) SetNode(n catalog.Node) {
 		before = c.Preservation()
 		c.SetNode(n, s.a.now())
 		after = c.Preservation()
+		s.a.preserving.Store(after.Active) // under the lock: in order
 	})
 	if before != after {
 		s.a.notePreservation(before, after)

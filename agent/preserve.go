@@ -6,11 +6,11 @@ import (
 	"github.com/shoal-sd/shoal/catalog"
 )
 
-// notePreservation logs and flags a change of self-preservation (see
-// catalog.PreserveConfig): reads carry X-Shoal-Self-Preservation while it
-// lasts.
+// notePreservation logs a change of self-preservation (see
+// catalog.PreserveConfig). The flag that marks reads with
+// X-Shoal-Self-Preservation is set under the catalog's lock, where the
+// change happens, so that concurrent changes set it in their order.
 func (a *Agent) notePreservation(before, after catalog.Preservation) {
-	a.preserving.Store(after.Active)
 	switch {
 	case after.Active && !before.Active:
 		a.log.Warn("self-preservation: many members failed at once, so this agent is more likely cut off than they are gone; serving their instances from the last known state",
@@ -30,6 +30,7 @@ func (a *Agent) tickPreservation() {
 			c.TickPreserve(a.now())
 		}
 		after = c.Preservation()
+		a.preserving.Store(after.Active)
 	})
 	a.notePreservation(before, after)
 }
