@@ -309,10 +309,7 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 			}
 		}
 	case "log_json":
-		if v.kind != kindBool {
-			return d.typeErr(k, v, kindBool)
-		}
-		f.LogJSON = &v.b
+		f.LogJSON, err = d.boolean(k, v)
 	case "retry_join":
 		f.RetryJoin, err = d.list(k, v)
 	case "start_join":
@@ -361,16 +358,10 @@ func (d *configDecoder) topLevel(f *FileConfig, m *jsonMember, ids map[string]st
 		f.Domain, err = d.domain(k, v)
 	case "dns_config":
 		err = d.dnsConfig(f, k, v)
-	case "encrypt_verify_incoming", "encrypt_verify_outgoing":
-		if v.kind != kindBool {
-			return d.typeErr(k, v, kindBool)
-		}
-		b := v.b
-		if k == "encrypt_verify_incoming" {
-			f.EncryptVerifyIncoming = &b
-		} else {
-			f.EncryptVerifyOutgoing = &b
-		}
+	case "encrypt_verify_incoming":
+		f.EncryptVerifyIncoming, err = d.boolean(k, v)
+	case "encrypt_verify_outgoing":
+		f.EncryptVerifyOutgoing, err = d.boolean(k, v)
 	case "acl":
 		err = d.aclConfig(f, k, v)
 	case "cert_file", "key_file", "ca_file", "verify_incoming":
@@ -439,6 +430,15 @@ func (d *configDecoder) str(path string, v *jsonNode) (*string, error) {
 	}
 	s := v.str
 	return &s, nil
+}
+
+// boolean reads true or false.
+func (d *configDecoder) boolean(path string, v *jsonNode) (*bool, error) {
+	if v.kind != kindBool {
+		return nil, d.typeErr(path, v, kindBool)
+	}
+	b := v.b
+	return &b, nil
 }
 
 // dnsName reads a DNS-safe name: node_name, datacenter.
@@ -514,10 +514,11 @@ func (d *configDecoder) preserveConfig(f *FileConfig, k string, v *jsonNode) err
 		p := k + "." + m.key
 		switch m.key {
 		case "enabled":
-			if m.val.kind != kindBool {
-				return d.typeErr(p, m.val, kindBool)
+			b, err := d.boolean(p, m.val)
+			if err != nil {
+				return err
 			}
-			pc.Enabled = m.val.b
+			pc.Enabled = *b
 		case "share":
 			if m.val.kind != kindNumber {
 				return d.typeErr(p, m.val, kindNumber)
@@ -804,10 +805,11 @@ func (d *configDecoder) into(path string, v *jsonNode, dst reflect.Value) error 
 		dst.SetString(v.str)
 		return nil
 	case reflect.Bool:
-		if v.kind != kindBool {
-			return d.typeErr(path, v, kindBool)
+		b, err := d.boolean(path, v)
+		if err != nil {
+			return err
 		}
-		dst.SetBool(v.b)
+		dst.SetBool(*b)
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if v.kind != kindNumber {

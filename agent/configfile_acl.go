@@ -26,10 +26,10 @@ func (d *configDecoder) aclConfig(f *FileConfig, path string, v *jsonNode) error
 		p := path + "." + m.key
 		switch m.key {
 		case "enabled":
-			if m.val.kind != kindBool {
-				return d.typeErr(p, m.val, kindBool)
+			var b *bool
+			if b, err = d.boolean(p, m.val); err == nil {
+				c.Enabled = *b
 			}
-			c.Enabled = m.val.b
 		case "default_policy":
 			var s *string
 			if s, err = d.str(p, m.val); err == nil {
@@ -155,10 +155,10 @@ func (d *configDecoder) tlsKey(f *FileConfig, path, key string, v *jsonNode) (er
 			f.TLS.CAFile = *s
 		}
 	case "verify_incoming":
-		if v.kind != kindBool {
-			return d.typeErr(path, v, kindBool)
+		var b *bool
+		if b, err = d.boolean(path, v); err == nil {
+			f.TLS.VerifyIncoming = *b
 		}
-		f.TLS.VerifyIncoming = v.b
 	case "verify_outgoing", "verify_server_hostname", "tls_min_version", "tls_cipher_suites":
 		// Consul's, for its RPC between agents; Shoal's gossip has its own key.
 	default:

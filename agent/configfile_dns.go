@@ -82,10 +82,7 @@ func (d *configDecoder) dnsConfig(f *FileConfig, path string, v *jsonNode) error
 		case "node_ttl":
 			f.DNSNodeTTL, err = d.ttl(p, m.val)
 		case "enable_additional_node_meta_txt":
-			if m.val.kind != kindBool {
-				return d.typeErr(p, m.val, kindBool)
-			}
-			f.DNSNodeMetaTXT = &m.val.b
+			f.DNSNodeMetaTXT, err = d.boolean(p, m.val)
 		case "service_ttl":
 			// Consul maps service names (or prefixes ending in '*') to
 			// TTLs; Shoal has one TTL for every service.
