@@ -32,8 +32,12 @@ type nodeServiceList struct {
 // nodeServices reads a node and its services for the catalog/node
 // routes, blocking on the catalog's index. node is nil for a node that
 // is unknown, not served, or that the token may not read; the services
-// are those the token may read and f keeps.
-func (s *server) nodeServices(r *http.Request, q *query, name string, f *exprFilter) (uint64, *api.Node, []api.AgentService, error) {
+// are those the token may read and ?filter keeps.
+func (s *server) nodeServices(r *http.Request, q *query, name string) (uint64, *api.Node, []api.AgentService, error) {
+	f, err := q.filter(serviceSample)
+	if err != nil {
+		return 0, nil, nil, err
+	}
 	var (
 		node  catalog.Node
 		found bool
@@ -89,11 +93,7 @@ func (s *server) nodeServices(r *http.Request, q *query, name string, f *exprFil
 // GET /v1/catalog/node/:node: the node and its services keyed by ID, or
 // null for a node the agent does not serve, as Consul answers.
 func (s *server) catalogNode(w http.ResponseWriter, r *http.Request, q *query, name string) error {
-	f, err := q.filter(serviceSample)
-	if err != nil {
-		return err
-	}
-	index, node, svcs, err := s.nodeServices(r, q, name, f)
+	index, node, svcs, err := s.nodeServices(r, q, name)
 	if err != nil {
 		return err
 	}
@@ -110,11 +110,7 @@ func (s *server) catalogNode(w http.ResponseWriter, r *http.Request, q *query, n
 // GET /v1/catalog/node-services/:node (Consul 1.7+): the same as a list;
 // an unknown node has a null Node and no services.
 func (s *server) catalogNodeServices(w http.ResponseWriter, r *http.Request, q *query, name string) error {
-	f, err := q.filter(serviceSample)
-	if err != nil {
-		return err
-	}
-	index, node, svcs, err := s.nodeServices(r, q, name, f)
+	index, node, svcs, err := s.nodeServices(r, q, name)
 	if err != nil {
 		return err
 	}
