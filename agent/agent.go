@@ -48,7 +48,7 @@ type Agent struct {
 	dnsAddr  string
 	ready    chan struct{}
 
-	persistMu  sync.Mutex // serialises writes to the data dir
+	persistMu  sync.Mutex // serialises the data-dir writes made outside regMu (peers, keyring)
 	savedPeers []string   // as last written, under persistMu
 	// Failed data-dir writes (persist_tx.go): counted, and logged at most
 	// once a minute.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/shoal-sd/shoal/api"
 	"github.com/shoal-sd/shoal/gossip"
@@ -53,19 +55,10 @@ func (a *Agent) setupKeyring() ([][]byte, error) {
 	case err != nil:
 		return nil, err
 	}
-	if configured != nil && !containsKey(keys, configured) {
+	if configured != nil && !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, configured) }) {
 		a.log.Warn("the encrypt key is not in the keyring kept in the data dir (rotated away?); using the keyring", "file", path, "keys", len(keys))
 	}
 	return keys, nil
-}
-
-func containsKey(keys [][]byte, k []byte) bool {
-	for _, x := range keys {
-		if string(x) == string(k) {
-			return true
-		}
-	}
-	return false
 }
 
 // readKeyring reads a keyring file; an empty or invalid one is an error

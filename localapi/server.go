@@ -173,13 +173,13 @@ func pick(rs []*route, method string) *route {
 	return nil
 }
 
-// allowed lists the methods of a path's routes, as an Allow header.
-func allowed(rs []*route) string {
+// methods lists the methods of a path's routes.
+func methods(rs []*route) []string {
 	ms := make([]string, len(rs))
 	for i, r := range rs {
 		ms[i] = r.method
 	}
-	return strings.Join(ms, ", ")
+	return ms
 }
 
 // server is the handler New returns.
@@ -240,8 +240,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := pick(rs, r.Method)
 	if rt == nil {
-		w.Header().Set("Allow", allowed(rs))
-		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(strings.Split(allowed(rs), ", "), " or ")))
+		ms := methods(rs)
+		w.Header().Set("Allow", strings.Join(ms, ", "))
+		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(ms, " or ")))
 		return
 	}
 	if rt.param != "" && arg == "" {
