@@ -424,6 +424,10 @@ func (c *cluster) fullDisk() {
 // member alive and serves the same catalog.
 func (c *cluster) flappingLink() {
 	c.t.Helper()
+	// The flapping itself is a schedule: the link changes every 3 s,
+	// whatever the agents do meanwhile.
+	flap := time.NewTicker(3 * time.Second)
+	defer flap.Stop()
 	start := time.Now()
 	var want []string
 	i := 0
@@ -445,9 +449,7 @@ func (c *cluster) flappingLink() {
 			c.t.Fatal(err)
 		}
 		want = append(want, fmt.Sprintf("host-1 flap-1-%d passing", i))
-		// The flapping itself: the link changes every 3 s, whatever the
-		// agents do meanwhile.
-		time.Sleep(time.Until(start.Add(time.Duration(i+1) * 3 * time.Second)))
+		<-flap.C
 	}
 	c.must(time.Minute, "link", "3", "up")
 	flapped := time.Now()
