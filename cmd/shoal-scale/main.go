@@ -45,7 +45,8 @@ func app() *cli.App {
 			&cli.DurationFlag{Name: "window", Value: 20 * time.Second, Usage: "how long bytes are counted, idle and under churn; 0 skips them"},
 			&cli.Float64Flag{Name: "churn", Value: 20, Usage: "registrations per second, cluster-wide, while bytes are counted under churn; 0 skips it"},
 			&cli.StringFlag{Name: "instances", Usage: "catalog sizes (spread over the agents) to count idle bytes with, comma-separated"},
-			&cli.IntFlag{Name: "fetch", Usage: "a new agent fetches a catalog of this many instances (0: skip)"},
+			&cli.IntFlag{Name: "fetch", Usage: "one agent gets this many more instances, then a new agent joins and is timed until it holds the whole catalog (0: skip)"},
+			&cli.BoolFlag{Name: "preload", Usage: "put --instances and --fetch into every agent's catalog directly, as anti-entropy would leave them, instead of gossiping them"},
 			&cli.DurationFlag{Name: "probe-interval", Usage: "memberlist's probe interval (its probe timeout scales with it)", DefaultText: "1s, memberlist's LAN default"},
 			&cli.DurationFlag{Name: "settle", Value: 15 * time.Second, Usage: "how long a cluster is left alone before anything is counted"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "longest wait for any one thing"},
@@ -59,7 +60,7 @@ func run(cc *cli.Context) error {
 	o := scale.Options{
 		Latency: cc.Duration("latency"), Jitter: cc.Duration("jitter"), Loss: cc.Float64("loss"),
 		Changes: cc.Int("changes"), Window: cc.Duration("window"), ChurnRate: cc.Float64("churn"),
-		Fetch: cc.Int("fetch"), Settle: cc.Duration("settle"), Timeout: cc.Duration("timeout"),
+		Fetch: cc.Int("fetch"), Preload: cc.Bool("preload"), Settle: cc.Duration("settle"), Timeout: cc.Duration("timeout"),
 		ProbeInterval: cc.Duration("probe-interval"),
 		Log:           slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
