@@ -72,6 +72,7 @@ func (a *Agent) Stats() map[string]map[string]string {
 		"received":           utoa(st.Received.Load()),
 		"duplicates":         utoa(st.Duplicates.Load()),
 		"exchanges":          utoa(st.Exchanges.Load()),
+		"entries_sent":       utoa(st.DeltaEntriesSent.Load()),
 		"bytes_sent":         utoa(st.BytesOut.Load()),
 		"bytes_received":     utoa(st.BytesIn.Load()),
 		"messages_malformed": utoa(st.Malformed.Load()),

@@ -19,6 +19,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +135,7 @@ func runSize(ctx context.Context, o *Options, n int) (rs []Result, err error) {
 	defer c.close()
 	add := func(figure string, v float64, unit, note string) {
 		rs = append(rs, Result{N: n, Figure: figure, Value: v, Unit: unit, Note: note})
-		log.Info(figure, "value", math.Round(v*10)/10, "unit", unit)
+		log.Info(figure, "value", math.Round(v*10)/10, "unit", unit, "note", note)
 	}
 
 	start := time.Now()
@@ -150,7 +152,15 @@ func runSize(ctx context.Context, o *Options, n int) (rs []Result, err error) {
 	// at once, all on one machine's two cores, are a thousand hosts' work.
 	pace := time.NewTicker(20 * time.Millisecond)
 	for i, nd := range c.agents {
-		<-pace.C
+		select {
+		case <-ctx.Done():
+			pace.Stop()
+			return rs, ctx.Err()
+		case <-pace.C:
+		}
+		if i%100 == 99 {
+			log.Info("registering one instance per agent", "done", i+1, "of", n)
+		}
 		if err := nd.a.RegisterService(catalog.Service{ID: "host", Name: "host", Port: 1 + i%60000}, nil); err != nil {
 			pace.Stop()
 			return rs, err
@@ -172,8 +182,8 @@ func runSize(ctx context.Context, o *Options, n int) (rs []Result, err error) {
 		add("change p99", ms(pct(lat, 0.99)), "ms", note)
 	}
 	if o.Window > 0 {
-		idle := c.bytesPerNodeSec(ctx, nil)
-		add("bytes idle", idle, "B/node/s", fmt.Sprintf("%d instances, %s window", n, o.Window))
+		idle, what := c.traffic(ctx, nil)
+		add("bytes idle", idle, "B/node/s", fmt.Sprintf("%d instances, %s window; %s", n, o.Window, what))
 		if o.ChurnRate > 0 {
 			var made atomic.Int64
 			churn := func(cctx context.Context) {
@@ -213,10 +223,13 @@ func runSize(ctx context.Context, o *Options, n int) (rs []Result, err error) {
 		}
 		c.settle(ctx)
 		total := count(c.agents[0].a, "load")
-		add(fmt.Sprintf("heap, %d instances", total), heapPerAgent(len(c.agents)), "MB/node", "the process's live heap after a GC, divided by N")
 		if o.Window > 0 {
-			add(fmt.Sprintf("bytes idle, %d instances", total), c.bytesPerNodeSec(ctx, nil), "B/node/s", fmt.Sprintf("%s window", o.Window))
+			idle, what := c.traffic(ctx, nil)
+			add(fmt.Sprintf("bytes idle, %d instances", total), idle, "B/node/s", fmt.Sprintf("%s window; %s", o.Window, what))
 		}
+		// After the window: a forced GC of a heap this size takes the
+		// two cores for seconds, and memberlist's probes with them.
+		add(fmt.Sprintf("heap, %d instances", total), heapPerAgent(len(c.agents)), "MB/node", "the process's live heap after a GC, divided by N")
 	}
 	if o.Fetch > 0 {
 		took, held, err := c.fetch(ctx, o.Fetch)
@@ -409,12 +422,23 @@ func (c *cluster) changes(ctx context.Context, k int) ([]time.Duration, error) {
 // bytesPerNodeSec counts what the agents send during the window, with
 // load running, per agent per second.
 func (c *cluster) bytesPerNodeSec(ctx context.Context, load func(context.Context)) float64 {
+	b, _ := c.traffic(ctx, load)
+	return b
+}
+
+// traffic is bytesPerNodeSec, and a note saying what part of it was
+// Shoal's own messages (the rest is memberlist's probes, membership gossip
+// and push/pulls), how many exchanges the agents started and how many
+// catalog entries anti-entropy sent.
+func (c *cluster) traffic(ctx context.Context, load func(context.Context)) (float64, string) {
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	if load != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); load(lctx) }()
 	}
+	g0 := c.gossipStats()
+	k0, s0 := c.net.PacketBytes(), c.net.StreamBytes()
 	b0, t0 := c.net.Bytes(), time.Now()
 	t := time.NewTimer(c.o.Window)
 	select {
@@ -422,9 +446,51 @@ func (c *cluster) bytesPerNodeSec(ctx context.Context, load func(context.Context
 	case <-t.C:
 	}
 	b1, took := c.net.Bytes(), time.Since(t0)
+	k1, s1 := c.net.PacketBytes(), c.net.StreamBytes()
+	g1 := c.gossipStats()
 	stop()
 	wg.Wait()
-	return float64(b1-b0) / float64(len(c.agents)) / took.Seconds()
+	per := func(v uint64) float64 { return float64(v) / float64(len(c.agents)) / took.Seconds() }
+	// memberlist's health score rises above 0 when its probes go
+	// unanswered in time: with a busy process, suspicions and their
+	// refutations are what memberlist's share of the bytes grows with.
+	health := 0
+	for _, nd := range c.agents {
+		if h, err := strconv.Atoi(nd.a.Stats()["serf_lan"]["health_score"]); err == nil && h > 0 {
+			health++
+		}
+	}
+	var kinds strings.Builder
+	for i := range k1 {
+		if v := per(k1[i] - k0[i]); v >= 0.5 {
+			fmt.Fprintf(&kinds, "%s %.0f, ", packetKind(i), v)
+		}
+	}
+	note := fmt.Sprintf("of which Shoal's messages %.0f B/node/s; packets by memberlist type %sstreams %.0f; %.2f exchanges and %.1f entries sent by anti-entropy per node per s; %d agents with a memberlist health score above 0 at the end",
+		per(g1["bytes_sent"]-g0["bytes_sent"]), kinds.String(), per(s1-s0), per(g1["exchanges"]-g0["exchanges"]), per(g1["entries_sent"]-g0["entries_sent"]), health)
+	return per(b1 - b0), note
+}
+
+// packetKind names memberlist's message types (its net.go), by the first
+// byte of a packet.
+func packetKind(i int) string {
+	names := []string{"ping", "indirect-ping", "ack", "suspect", "alive", "dead", "push-pull", "compound", "user", "compressed", "encrypted", "nack", "crc", "err"}
+	if i < len(names) {
+		return names[i]
+	}
+	return "other"
+}
+
+// gossipStats sums the gossip layer's counters over the agents.
+func (c *cluster) gossipStats() map[string]uint64 {
+	sum := map[string]uint64{}
+	for _, nd := range c.agents {
+		for k, v := range nd.a.Stats()["gossip"] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			sum[k] += n
+		}
+	}
+	return sum
 }
 
 // load registers k instances spread over the agents (on top of what is

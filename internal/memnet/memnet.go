@@ -34,6 +34,34 @@ type Network struct {
 	nodes map[string]*Transport
 	next  uint32
 	down  atomic.Bool // Down: nothing is delivered any more
+
+	// kinds counts packet bytes by their first byte, which for memberlist
+	// is the message type (ping, ack, alive, compound, user, …); the
+	// last counts every first byte of that value or more.
+	kinds [PacketKinds]atomic.Uint64
+}
+
+// PacketKinds is how many packet kinds PacketBytes tells apart.
+const PacketKinds = 16
+
+// PacketBytes returns the bytes of packets sent so far, by their first
+// byte (memberlist's message type; the last holds every higher one).
+func (n *Network) PacketBytes() (out [PacketKinds]uint64) {
+	for i := range out {
+		out[i] = n.kinds[i].Load()
+	}
+	return out
+}
+
+// StreamBytes returns the bytes written to streams so far, both ways.
+func (n *Network) StreamBytes() uint64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var sum uint64
+	for _, t := range n.nodes {
+		sum += t.Streamed.Load()
+	}
+	return sum
 }
 
 // Down cuts every link for good: packets are lost and dials fail, so a
@@ -120,9 +148,9 @@ type Transport struct {
 	conns map[*conn]bool
 
 	// Sent counts the bytes this transport sent: packets, and what was
-	// written to its streams. Dropped counts the packets it could not
-	// take because its queue was full.
-	Sent, Dropped atomic.Uint64
+	// written to its streams; Streamed the latter alone. Dropped counts
+	// the packets it could not take because its queue was full.
+	Sent, Streamed, Dropped atomic.Uint64
 }
 
 var _ memberlist.NodeAwareTransport = (*Transport)(nil)
@@ -145,6 +173,9 @@ func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	now := time.Now()
 	t.Sent.Add(uint64(len(b)))
+	if len(b) > 0 {
+		t.net.kinds[min(int(b[0]), PacketKinds-1)].Add(uint64(len(b)))
+	}
 	dst := t.net.lookup(a.Addr)
 	d, ok := t.net.delay(true)
 	if dst == nil || !ok {
@@ -184,8 +215,8 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	}
 	time.Sleep(d)
 	client, server := net.Pipe()
-	sc := &conn{Conn: server, counter: &dst.Sent, remote: t.tcpAddr()}
-	cc := &conn{Conn: client, counter: &t.Sent, remote: dst.tcpAddr()}
+	sc := &conn{Conn: server, counter: &dst.Sent, streamed: &dst.Streamed, remote: t.tcpAddr()}
+	cc := &conn{Conn: client, counter: &t.Sent, streamed: &t.Streamed, remote: dst.tcpAddr()}
 	sc.peer, cc.peer = cc, sc
 	if !dst.track(sc) || !t.track(cc) {
 		sc.Close()
@@ -257,11 +288,12 @@ func (t *Transport) Shutdown() error {
 // end closes both.
 type conn struct {
 	net.Conn
-	counter *atomic.Uint64
-	remote  net.Addr
-	owner   *Transport
-	peer    *conn
-	closed  atomic.Bool
+	counter  *atomic.Uint64
+	streamed *atomic.Uint64
+	remote   net.Addr
+	owner    *Transport
+	peer     *conn
+	closed   atomic.Bool
 }
 
 func (c *conn) Close() error {
@@ -281,6 +313,7 @@ func (c *conn) Close() error {
 func (c *conn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	c.counter.Add(uint64(n))
+	c.streamed.Add(uint64(n))
 	if errors.Is(err, io.ErrClosedPipe) {
 		err = net.ErrClosed
 	}

@@ -31,6 +31,12 @@ func TestPackets(t *testing.T) {
 	if a.Sent.Load() != 5 || n.Bytes() != 5 {
 		t.Errorf("counted %d (network %d), want 5", a.Sent.Load(), n.Bytes())
 	}
+	// By first byte: 'h' is past the kinds told apart, so it is in the
+	// last; a memberlist ping (type 0) in the first.
+	a.WriteTo([]byte{0, 1, 2}, b.Addr())
+	if k := n.PacketBytes(); k[0] != 3 || k[PacketKinds-1] != 5 || n.StreamBytes() != 0 {
+		t.Errorf("by kind %v, streams %d", k, n.StreamBytes())
+	}
 	lossy := &Network{Loss: 1}
 	c, d := lossy.NewTransport(), lossy.NewTransport()
 	c.WriteTo([]byte("x"), d.Addr())
@@ -63,8 +69,8 @@ func TestStreams(t *testing.T) {
 	if got := <-done; string(got) != "push/pull" {
 		t.Fatalf("read %q", got)
 	}
-	if a.Sent.Load() != 9 {
-		t.Errorf("counted %d bytes", a.Sent.Load())
+	if a.Sent.Load() != 9 || n.StreamBytes() != 9 {
+		t.Errorf("counted %d bytes (streams %d)", a.Sent.Load(), n.StreamBytes())
 	}
 
 	// The receiver goes away with the stream unread.
