@@ -438,7 +438,7 @@ func (c *cluster) traffic(ctx context.Context, load func(context.Context)) (floa
 		go func() { defer wg.Done(); load(lctx) }()
 	}
 	g0 := c.gossipStats()
-	k0, s0 := c.net.PacketBytes(), c.net.StreamBytes()
+	k0, s0, d0 := c.net.PacketBytes(), c.net.StreamBytes(), c.net.Streams()
 	b0, t0 := c.net.Bytes(), time.Now()
 	t := time.NewTimer(c.o.Window)
 	select {
@@ -446,7 +446,7 @@ func (c *cluster) traffic(ctx context.Context, load func(context.Context)) (floa
 	case <-t.C:
 	}
 	b1, took := c.net.Bytes(), time.Since(t0)
-	k1, s1 := c.net.PacketBytes(), c.net.StreamBytes()
+	k1, s1, d1 := c.net.PacketBytes(), c.net.StreamBytes(), c.net.Streams()
 	g1 := c.gossipStats()
 	stop()
 	wg.Wait()
@@ -466,8 +466,8 @@ func (c *cluster) traffic(ctx context.Context, load func(context.Context)) (floa
 			fmt.Fprintf(&kinds, "%s %.0f, ", packetKind(i), v)
 		}
 	}
-	note := fmt.Sprintf("of which Shoal's messages %.0f B/node/s; packets by memberlist type %sstreams %.0f; %.2f exchanges and %.1f entries sent by anti-entropy per node per s; %d agents with a memberlist health score above 0 at the end",
-		per(g1["bytes_sent"]-g0["bytes_sent"]), kinds.String(), per(s1-s0), per(g1["exchanges"]-g0["exchanges"]), per(g1["entries_sent"]-g0["entries_sent"]), health)
+	note := fmt.Sprintf("of which Shoal's messages %.0f B/node/s; packets by memberlist type %sstreams %.0f (%d opened, %.1f KB each); %.2f exchanges and %.1f entries sent by anti-entropy per node per s; %d agents with a memberlist health score above 0 at the end",
+		per(g1["bytes_sent"]-g0["bytes_sent"]), kinds.String(), per(s1-s0), d1-d0, float64(s1-s0)/1e3/float64(max(1, d1-d0)), per(g1["exchanges"]-g0["exchanges"]), per(g1["entries_sent"]-g0["entries_sent"]), health)
 	return per(b1 - b0), note
 }
 

@@ -39,7 +39,12 @@ type Network struct {
 	// is the message type (ping, ack, alive, compound, user, …); the
 	// last counts every first byte of that value or more.
 	kinds [PacketKinds]atomic.Uint64
+	// dials counts the streams opened.
+	dials atomic.Uint64
 }
+
+// Streams returns how many streams have been opened.
+func (n *Network) Streams() uint64 { return n.dials.Load() }
 
 // PacketKinds is how many packet kinds PacketBytes tells apart.
 const PacketKinds = 16
@@ -214,6 +219,7 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 		return nil, fmt.Errorf("dial %s: i/o timeout", a.Addr)
 	}
 	time.Sleep(d)
+	t.net.dials.Add(1)
 	client, server := net.Pipe()
 	sc := &conn{Conn: server, counter: &dst.Sent, streamed: &dst.Streamed, remote: t.tcpAddr()}
 	cc := &conn{Conn: client, counter: &t.Sent, streamed: &t.Streamed, remote: dst.tcpAddr()}

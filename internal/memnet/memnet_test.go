@@ -69,7 +69,7 @@ func TestStreams(t *testing.T) {
 	if got := <-done; string(got) != "push/pull" {
 		t.Fatalf("read %q", got)
 	}
-	if a.Sent.Load() != 9 || n.StreamBytes() != 9 {
+	if a.Sent.Load() != 9 || n.StreamBytes() != 9 || n.Streams() != 1 {
 		t.Errorf("counted %d bytes (streams %d)", a.Sent.Load(), n.StreamBytes())
 	}
 
