@@ -60,11 +60,16 @@ func (n *Network) PacketBytes() (out [PacketKinds]uint64) {
 
 // StreamBytes returns the bytes written to streams so far, both ways.
 func (n *Network) StreamBytes() uint64 {
+	return n.sum(func(t *Transport) uint64 { return t.Streamed.Load() })
+}
+
+// sum adds up one counter over every transport.
+func (n *Network) sum(counter func(*Transport) uint64) uint64 {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	var sum uint64
 	for _, t := range n.nodes {
-		sum += t.Streamed.Load()
+		sum += counter(t)
 	}
 	return sum
 }
@@ -103,13 +108,7 @@ func (n *Network) NewTransport() *Transport {
 
 // Bytes returns what every transport sent, packets and streams.
 func (n *Network) Bytes() uint64 {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	var sum uint64
-	for _, t := range n.nodes {
-		sum += t.Sent.Load()
-	}
-	return sum
+	return n.sum(func(t *Transport) uint64 { return t.Sent.Load() })
 }
 
 func (n *Network) lookup(addr string) *Transport {
