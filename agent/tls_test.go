@@ -8,7 +8,6 @@ import (
 
 	consul "github.com/hashicorp/consul/api"
 
-	"github.com/shoal-sd/shoal/agent"
 	"github.com/shoal-sd/shoal/internal/testutil"
 )
 
@@ -17,13 +16,8 @@ import (
 // is served; a reload takes a renewed certificate.
 func TestHTTPS(t *testing.T) {
 	ca := testutil.NewCA(t)
-	srvCert, srvKey := ca.Issue("server", 10, x509.ExtKeyUsageServerAuth)
-	cliCert, cliKey := ca.Issue("client", 20, x509.ExtKeyUsageClientAuth)
 	c := testutil.NewEmptyCluster(t)
-	c.Configure = func(cfg *agent.Config) {
-		cfg.HTTPSAddr = "127.0.0.1:0"
-		cfg.TLS = agent.TLSFiles{CertFile: srvCert, KeyFile: srvKey, CAFile: ca.CAFile(), VerifyIncoming: true}
-	}
+	cliCert, cliKey := ca.ServeHTTPS(c)
 	n := c.Start("node-0", 0)
 	client := func(withCert bool) *consul.Client {
 		cfg := consul.DefaultConfig()

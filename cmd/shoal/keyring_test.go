@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
 	"strings"
 	"testing"
 
@@ -81,13 +80,8 @@ func TestCLIOverHTTPS(t *testing.T) {
 		t.Setenv(env, "")
 	}
 	ca := testutil.NewCA(t)
-	srvCert, srvKey := ca.Issue("server", 10, x509.ExtKeyUsageServerAuth)
-	cliCert, cliKey := ca.Issue("client", 20, x509.ExtKeyUsageClientAuth)
 	c := testutil.NewEmptyCluster(t)
-	c.Configure = func(cfg *agent.Config) {
-		cfg.HTTPSAddr = "127.0.0.1:0"
-		cfg.TLS = agent.TLSFiles{CertFile: srvCert, KeyFile: srvKey, CAFile: ca.CAFile(), VerifyIncoming: true}
-	}
+	cliCert, cliKey := ca.ServeHTTPS(c)
 	addr := "https://" + c.Start("node-0", 0).Agent.HTTPSAddr()
 
 	out := mustShoal(t, "--ca-file", ca.CAFile(), "--client-cert", cliCert, "--client-key", cliKey, "members", "--http-addr", addr)

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shoal-sd/shoal/agent"
 )
 
 // CA issues certificates for tests and writes them as PEM files in Dir;
@@ -79,4 +81,19 @@ func (ca *CA) Issue(name string, serial int64, usage x509.ExtKeyUsage) (certFile
 		ca.t.Fatal(err)
 	}
 	return ca.write(name+".pem", "CERTIFICATE", der), ca.write(name+"-key.pem", "EC PRIVATE KEY", kder)
+}
+
+// ServeHTTPS makes the agents c starts serve HTTPS on a port of their own
+// with a server certificate of this CA (server.pem, serial 10), requiring
+// client certificates of it, and returns a client certificate (serial 20)
+// and its key.
+func (ca *CA) ServeHTTPS(c *Cluster) (clientCert, clientKey string) {
+	ca.t.Helper()
+	srvCert, srvKey := ca.Issue("server", 10, x509.ExtKeyUsageServerAuth)
+	clientCert, clientKey = ca.Issue("client", 20, x509.ExtKeyUsageClientAuth)
+	c.Configure = func(cfg *agent.Config) {
+		cfg.HTTPSAddr = "127.0.0.1:0"
+		cfg.TLS = agent.TLSFiles{CertFile: srvCert, KeyFile: srvKey, CAFile: ca.CAFile(), VerifyIncoming: true}
+	}
+	return clientCert, clientKey
 }
