@@ -437,7 +437,7 @@ func (c *cluster) traffic(ctx context.Context, load func(context.Context)) (floa
 		wg.Add(1)
 		go func() { defer wg.Done(); load(lctx) }()
 	}
-	g0 := c.gossipStats()
+	g0, _ := c.gossipStats()
 	k0, s0, d0 := c.net.PacketBytes(), c.net.StreamBytes(), c.net.Streams()
 	b0, t0 := c.net.Bytes(), time.Now()
 	t := time.NewTimer(c.o.Window)
@@ -447,19 +447,10 @@ func (c *cluster) traffic(ctx context.Context, load func(context.Context)) (floa
 	}
 	b1, took := c.net.Bytes(), time.Since(t0)
 	k1, s1, d1 := c.net.PacketBytes(), c.net.StreamBytes(), c.net.Streams()
-	g1 := c.gossipStats()
+	g1, health := c.gossipStats()
 	stop()
 	wg.Wait()
 	per := func(v uint64) float64 { return float64(v) / float64(len(c.agents)) / took.Seconds() }
-	// memberlist's health score rises above 0 when its probes go
-	// unanswered in time: with a busy process, suspicions and their
-	// refutations are what memberlist's share of the bytes grows with.
-	health := 0
-	for _, nd := range c.agents {
-		if h, err := strconv.Atoi(nd.a.Stats()["serf_lan"]["health_score"]); err == nil && h > 0 {
-			health++
-		}
-	}
 	var kinds strings.Builder
 	for i := range k1 {
 		if v := per(k1[i] - k0[i]); v >= 0.5 {
@@ -481,16 +472,24 @@ func packetKind(i int) string {
 	return "other"
 }
 
-// gossipStats sums the gossip layer's counters over the agents.
-func (c *cluster) gossipStats() map[string]uint64 {
-	sum := map[string]uint64{}
+// gossipStats sums the gossip layer's counters over the agents, and
+// counts the agents whose memberlist health score is above 0. (The score
+// rises when probes go unanswered in time: with a busy process,
+// suspicions and their refutations are what memberlist's share of the
+// bytes grows with.)
+func (c *cluster) gossipStats() (sum map[string]uint64, unhealthy int) {
+	sum = map[string]uint64{}
 	for _, nd := range c.agents {
-		for k, v := range nd.a.Stats()["gossip"] {
+		st := nd.a.Stats()
+		for k, v := range st["gossip"] {
 			n, _ := strconv.ParseUint(v, 10, 64)
 			sum[k] += n
 		}
+		if h, err := strconv.Atoi(st["serf_lan"]["health_score"]); err == nil && h > 0 {
+			unhealthy++
+		}
 	}
-	return sum
+	return sum, unhealthy
 }
 
 // load registers k instances spread over the agents (on top of what is
